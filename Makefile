@@ -1,0 +1,60 @@
+# FirecREST testbuild. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TESTBUILD := $(BIN)/testbuild
+PYTEST := $(BIN)/pytest
+
+.DEFAULT_GOAL := help
+.PHONY: help venv engine up down status test unit integration lint format images bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed ## create the virtual environment (.venv) with the harness and test tools
+
+engine: ## make sure a Docker engine answers (as root on Debian/Ubuntu: install and start docker.io)
+	@scripts/ensure-engine
+
+up: venv engine ## build what is missing and bring the environment up (testbuild.yaml)
+	$(TESTBUILD) up
+
+down: venv engine ## remove every container, network and volume `up` made
+	$(TESTBUILD) down
+
+status: venv engine ## show the environment's containers
+	$(TESTBUILD) status
+
+test: unit integration ## run the whole test suite: unit tests, then integration tests
+
+unit: venv ## fast tests, no Docker
+	$(PYTEST) -m "not integration"
+
+integration: venv engine ## tests that bring environments up and down (Docker)
+	$(PYTEST) -m integration
+
+lint: venv ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## apply ruff's formatting and fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+images: venv engine ## build (or find) every image without starting anything
+	$(TESTBUILD) images
+
+bench: venv engine ## measure up/down/cold build/memory (figures for README)
+	$(BIN)/python -m harness.bench
+
+clean: ## down, then remove the images and the virtual environment
+	-[ -x $(TESTBUILD) ] && scripts/ensure-engine && $(TESTBUILD) down
+	-docker images --format '{{.Repository}}:{{.Tag}}' | grep '^testbuild/' | xargs -r docker rmi
+	rm -rf $(VENV)

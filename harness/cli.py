@@ -1,0 +1,186 @@
+"""The `testbuild` command: up, down, status, env, logs, ssh, images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import config as config_module
+from harness.errors import TestbuildError
+from harness.environment import Environment
+from harness.progress import Progress
+
+DEFAULT_CONFIG = "testbuild.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    try:
+        return arguments.handler(arguments)
+    except TestbuildError as error:
+        print(error.explain(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("✗ interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="testbuild",
+        description="A whole FirecREST world on one machine: bring it up, use it, tear it down.",
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
+        help=f"environment file (default: $TESTBUILD_CONFIG, else ./{DEFAULT_CONFIG} if present, else built-in defaults)",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="build what is missing, start everything, seed users, wait until ready")
+    up.add_argument("--retain", action="store_true", help="keep what a failed first 'up' created, for debugging")
+    up.set_defaults(handler=_up)
+
+    down = commands.add_parser("down", help="remove every container, network and volume 'up' made, and the state dir")
+    down.set_defaults(handler=_down)
+
+    status = commands.add_parser("status", help="the environment's containers and their state")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+
+    env = commands.add_parser("env", help="endpoints and credentials a client needs")
+    env.add_argument("--json", action="store_true", help="machine-readable output")
+    env.set_defaults(handler=_env)
+
+    logs = commands.add_parser("logs", help="last log lines of a component or node")
+    logs.add_argument("target", metavar="COMPONENT", help="a component (cluster) or node (controller, c1, ...)")
+    logs.add_argument("-n", "--tail", type=int, default=100, help="lines per container (default 100)")
+    logs.set_defaults(handler=_logs)
+
+    ssh = commands.add_parser(
+        "ssh",
+        help="run a command on the login node as USER, through the command wrapper",
+        description="Signs a short-lived certificate whose force-command is COMMAND and sends it the way FirecREST v1 does.",
+    )
+    ssh.add_argument("user", metavar="USER")
+    ssh.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER, help="after '--'")
+    ssh.set_defaults(handler=_ssh)
+
+    images = commands.add_parser("images", help="build (or find) every image without starting anything")
+    images.set_defaults(handler=_images)
+    return parser
+
+
+def _environment(arguments: argparse.Namespace, quiet: bool = False) -> Environment:
+    path = arguments.config
+    if path is None and os.environ.get("TESTBUILD_CONFIG"):
+        path = Path(os.environ["TESTBUILD_CONFIG"])
+    if path is None and Path(DEFAULT_CONFIG).is_file():
+        path = Path(DEFAULT_CONFIG)
+    config, base_dir = config_module.load(path)
+    return Environment(config, base_dir, Progress(quiet=quiet))
+
+
+def _up(arguments: argparse.Namespace) -> int:
+    environment = _environment(arguments)
+    started = time.monotonic()
+    endpoints = environment.up(retain_on_failure=arguments.retain)
+    print(_summary(endpoints, environment.progress.durations, time.monotonic() - started))
+    return 0
+
+
+def _summary(endpoints: dict[str, Any], durations: dict[str, float], total: float) -> str:
+    cluster = endpoints["cluster"]
+    ssh = cluster["ssh"]
+    users = ", ".join(f"{u['name']} ({u['password']})" for u in endpoints["users"])
+    first = endpoints["users"][0]["name"]
+    lines = [
+        "",
+        f"Environment '{endpoints['name']}' is ready ({total:.1f}s).",
+        f"  cluster '{cluster['system']}': login node ssh://{ssh['host']}:{ssh['port']}"
+        f" ({ssh['auth']} logins), compute nodes {', '.join(cluster['compute_nodes'])}",
+        f"  partitions: {', '.join(cluster['partitions'])}",
+        f"  users (password): {users}",
+        f"  SSH CA key: {ssh['user_ca_private_key']}",
+        "",
+        f"  try:   testbuild ssh {first} -- sinfo",
+        "  more:  testbuild env   (endpoints and credentials)   testbuild down   (remove everything)",
+        "",
+        "  stage times: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in durations.items()),
+    ]
+    return "\n".join(lines)
+
+
+def _down(arguments: argparse.Namespace) -> int:
+    environment = _environment(arguments)
+    removed = environment.down()
+    print(f"removed {len(removed)} resources of '{environment.config.name}'" + "".join(f"\n  {r}" for r in removed))
+    return 0
+
+
+def _status(arguments: argparse.Namespace) -> int:
+    rows = _environment(arguments, quiet=True).status()
+    if arguments.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("nothing is up")
+    else:
+        for row in rows:
+            print(f"{row['node']:<12} {row['state']:<10} {row['container']:<40} {row['image']}")
+    return 0 if rows and all(row["state"] == "running" for row in rows) else 3
+
+
+def _env(arguments: argparse.Namespace) -> int:
+    environment = _environment(arguments, quiet=True)
+    if not environment.status():
+        raise TestbuildError("env", f"environment '{environment.config.name}' is not up", fix="run 'testbuild up'")
+    endpoints = environment.endpoints()
+    print(json.dumps(endpoints, indent=2) if arguments.json else _flatten(endpoints))
+    return 0
+
+
+def _flatten(value: Any, prefix: str = "") -> str:
+    if isinstance(value, dict):
+        return "\n".join(_flatten(item, f"{prefix}{key}.") for key, item in value.items())
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return "\n".join(_flatten(item, f"{prefix}{index}.") for index, item in enumerate(value))
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+    return f"{prefix.rstrip('.')}: {shown}"
+
+
+def _logs(arguments: argparse.Namespace) -> int:
+    print(_environment(arguments, quiet=True).logs(arguments.target, arguments.tail))
+    return 0
+
+
+def _ssh(arguments: argparse.Namespace) -> int:
+    command = arguments.command[1:] if arguments.command[:1] == ["--"] else arguments.command
+    if not command:
+        raise TestbuildError("ssh", "no command given", fix="testbuild ssh USER -- COMMAND [ARGS...]")
+    environment = _environment(arguments, quiet=True)
+    environment.config.user(arguments.user)
+    cluster = environment.component("cluster")
+    login = cluster.login_node(environment.context())  # type: ignore[attr-defined]
+    result = login.run(arguments.user, " ".join(command))
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return result.exit_status
+
+
+def _images(arguments: argparse.Namespace) -> int:
+    environment = _environment(arguments)
+    with environment.progress.stage("images"):
+        environment._build_images()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Components of an environment: one module each, all of the same shape.
+
+A component names its image, the containers it runs, the probes that say it
+has started and is ready, how it is seeded from the users file, and the
+endpoints a client needs. The environment drives them in that order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.config import EnvironmentConfig
+from harness.images import ImageSpec
+from harness.readiness import Probe
+from harness.runtime import ContainerSpec, Runtime
+from harness.state import EnvironmentState
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every component step may use."""
+
+    config: EnvironmentConfig
+    state: EnvironmentState
+    runtime: Runtime
+    images: dict[str, str]  # image folder -> built tag
+    engine_cpus: int
+
+
+class Component(Protocol):
+    name: str
+    image: ImageSpec
+    volumes: tuple[str, ...]
+
+    def containers(self, context: Context) -> list[ContainerSpec]: ...
+
+    def started(self, context: Context) -> list[Probe]: ...
+
+    def seed(self, context: Context) -> None: ...
+
+    def ready(self, context: Context) -> list[Probe]: ...
+
+    def endpoints(self, context: Context) -> dict[str, Any]: ...
+
+
+def all_components() -> list[Component]:
+    from harness.components.cluster import ClusterComponent
+
+    return [ClusterComponent()]

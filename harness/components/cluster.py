@@ -1,0 +1,188 @@
+"""The Slurm cluster: a controller/login node and N compute nodes.
+
+One image serves every node; the entrypoint's argument picks the role. The
+controller runs MariaDB, slurmdbd, slurmctld and sshd; compute nodes run
+slurmd. /home and /scratch are volumes shared by all nodes. Configuration is
+generated from the templates in cluster/ and copied in before start.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from string import Template
+from typing import Any
+
+import paramiko
+
+from harness.archive import pack
+from harness.components import Context
+from harness.errors import TestbuildError
+from harness.images import ImageSpec
+from harness.paths import CLUSTER
+from harness.readiness import Probe
+from harness.runtime import ContainerSpec, PortBinding
+from harness.ssh import LoginNode
+
+NAME = "cluster"
+CONTROLLER = "controller"
+SSH_PORT = 22
+SHARED_VOLUMES = {"home": "/home", "scratch": "/scratch"}
+
+
+def _template(name: str, **values: object) -> bytes:
+    return Template((CLUSTER / name).read_text()).substitute(values).encode()
+
+
+class ClusterComponent:
+    name = NAME
+    image = ImageSpec("cluster", debian_release="bookworm")
+    volumes = tuple(SHARED_VOLUMES)
+
+    def containers(self, context: Context) -> list[ContainerSpec]:
+        cluster = context.config.cluster
+        tag = context.images[self.image.folder]
+        common = {
+            "slurm.conf": (self._slurm_conf(context), 0o644),
+            "munge.key": (context.state.secret("munge.key", 1024), 0o400),
+        }
+        controller = ContainerSpec(
+            component=NAME,
+            node=CONTROLLER,
+            image=tag,
+            command=["controller"],
+            hostname=cluster.name,
+            volumes=SHARED_VOLUMES,
+            ports=(
+                PortBinding(SSH_PORT, context.config.bind_address, cluster.ssh_port, "cluster.sshPort"),
+            ),
+            files=common | self._controller_files(context),
+        )
+        computes = [
+            ContainerSpec(
+                component=NAME,
+                node=node,
+                image=tag,
+                command=["compute"],
+                hostname=node,
+                volumes=SHARED_VOLUMES,
+                files=common,
+            )
+            for node in cluster.compute_node_names
+        ]
+        return [controller, *computes]
+
+    def _slurm_conf(self, context: Context) -> bytes:
+        cluster = context.config.cluster
+        return _template(
+            "slurm.conf.template",
+            cluster_name=cluster.name,
+            controller=cluster.name,
+            node_names=",".join(cluster.compute_node_names),
+            cpus=cluster.cpus_per_node or context.engine_cpus,
+        )
+
+    def _controller_files(self, context: Context) -> dict[str, tuple[bytes, int]]:
+        state = context.state
+        keys_file = ".ssh/authorized_keys" if context.config.cluster.ssh_auth == "static-key" else "none"
+        return {
+            "slurmdbd.conf": (
+                _template("slurmdbd.conf.template", storage_password=state.password("slurmdbd")),
+                0o600,
+            ),
+            "sshd_config": (_template("sshd_config.template", authorized_keys_file=keys_file), 0o644),
+            "allowed-commands": ((CLUSTER / "allowed-commands").read_bytes(), 0o644),
+            "ssh_user_ca.pub": (state.user_ca.public_path.read_bytes(), 0o644),
+            "ssh_host_ed25519_key": (state.host_key.private_path.read_bytes(), 0o600),
+            "ssh_host_ed25519_key.pub": (state.host_key.public_path.read_bytes(), 0o644),
+        }
+
+    def started(self, context: Context) -> list[Probe]:
+        name = context.config.cluster.name
+        return [
+            Probe(NAME, "slurmctld answers 'scontrol ping'", lambda: self._expect(context, ["scontrol", "ping"], "is UP")),
+            Probe(
+                NAME,
+                "slurmdbd has the cluster registered",
+                lambda: self._expect(context, ["sacctmgr", "--noheader", "--parsable2", "list", "cluster", "format=cluster"], name),
+            ),
+        ]
+
+    def seed(self, context: Context) -> None:
+        table = self.users_table(context)
+        nodes = [CONTROLLER, *context.config.cluster.compute_node_names]
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            list(pool.map(lambda node: self._seed_node(context, node, table), nodes))
+
+    def _seed_node(self, context: Context, node: str, table: bytes) -> None:
+        container = context.runtime.container(node)
+        container.put_archive("/etc/testbuild", pack({"users.tsv": (table, 0o600)}))
+        command = ["testbuild-seed-users"] + (["--accounting"] if node == CONTROLLER else [])
+        result = container.exec_run(command)
+        if result.exit_code != 0:
+            raise TestbuildError(
+                NAME,
+                f"seeding users on {node} failed (exit {result.exit_code})",
+                details=result.output.decode(errors="replace").splitlines()[-15:],
+                fix="check the users in the environment file",
+            )
+
+    def users_table(self, context: Context) -> bytes:
+        static = context.config.cluster.ssh_auth == "static-key"
+        rows = []
+        for user in context.config.users:
+            key = context.state.user_key(user.name).public_line() if static else ""
+            rows.append("\t".join([user.name, str(user.uid), user.password, user.account, key]))
+        return ("\n".join(rows) + "\n").encode()
+
+    def ready(self, context: Context) -> list[Probe]:
+        first_user = context.config.users[0].name
+        return [
+            Probe(NAME, "all compute nodes idle in sinfo", lambda: self._nodes_idle(context)),
+            Probe(
+                NAME,
+                f"sshd accepts a certificate login as {first_user}",
+                lambda: self._login_works(context, first_user),
+                timeout=30,
+                transient=(OSError, paramiko.SSHException),
+            ),
+        ]
+
+    def endpoints(self, context: Context) -> dict[str, Any]:
+        login = self.login_node(context)
+        return {
+            "system": context.config.cluster.name,
+            "ssh": {
+                "host": login.host,
+                "port": login.port,
+                "auth": context.config.cluster.ssh_auth,
+                "user_ca_private_key": str(context.state.user_ca.private_path),
+                "user_ca_public_key": str(context.state.user_ca.public_path),
+                "host_key": login.host_key_line,
+            },
+            "compute_nodes": context.config.cluster.compute_node_names,
+            "partitions": ["part01", "part02", "xfer"],
+        }
+
+    def login_node(self, context: Context) -> LoginNode:
+        return LoginNode(
+            host=context.config.bind_address,
+            port=context.runtime.published_port(CONTROLLER, SSH_PORT),
+            host_key_line=context.state.host_key.public_line(),
+            ca=context.state.user_ca,
+        )
+
+    def _expect(self, context: Context, command: list[str], expected: str) -> str | None:
+        result = context.runtime.container(CONTROLLER).exec_run(command)
+        output = result.output.decode(errors="replace").strip()
+        return None if result.exit_code == 0 and expected in output else (output[-200:] or f"exit {result.exit_code}")
+
+    def _nodes_idle(self, context: Context) -> str | None:
+        result = context.runtime.container(CONTROLLER).exec_run(["sinfo", "--noheader", "--Node", "--format=%N %t"])
+        states = dict(line.split() for line in result.output.decode().splitlines() if len(line.split()) == 2)
+        wanted = context.config.cluster.compute_node_names
+        waiting = [f"{node}={states.get(node, 'missing')}" for node in wanted if states.get(node) != "idle"]
+        return ", ".join(waiting) if waiting else None
+
+    def _login_works(self, context: Context, user: str) -> str | None:
+        result = self.login_node(context).run(user, "id -un")
+        return None if result.exit_status == 0 and result.stdout.strip() == user else result.stderr[-200:]

@@ -1,0 +1,47 @@
+"""Per-environment secrets and keys, kept on the host under stateDir/<name>/.
+
+Nothing secret is baked into an image: the SSH CA, the login node's host key,
+the munge key and database passwords are generated here on first `up`, reused
+by later ones (so a running cluster keeps trusting them) and removed by
+`down`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.sshca import KeyPair
+
+
+@dataclass(frozen=True)
+class EnvironmentState:
+    root: Path
+
+    @property
+    def user_ca(self) -> KeyPair:
+        return KeyPair.load_or_create(self.root / "ssh" / "user_ca", "testbuild user CA")
+
+    @property
+    def host_key(self) -> KeyPair:
+        return KeyPair.load_or_create(self.root / "ssh" / "host_ed25519", "testbuild login node")
+
+    def user_key(self, user: str) -> KeyPair:
+        return KeyPair.load_or_create(self.root / "ssh" / "users" / user, f"{user}@testbuild")
+
+    def secret(self, name: str, size: int) -> bytes:
+        """Random bytes made once per environment (munge key, passwords)."""
+        path = self.root / "secrets" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_bytes(secrets.token_bytes(size))
+        return path.read_bytes()
+
+    def password(self, name: str) -> str:
+        return self.secret(name, 18).hex()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
