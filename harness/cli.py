@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import config as config_module
-from harness.errors import TestbuildError
 from harness.environment import Environment
+from harness.errors import TestbuildError
 from harness.progress import Progress
 
 DEFAULT_CONFIG = "testbuild.yaml"
@@ -41,15 +41,22 @@ def _parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         default=None,
-        help=f"environment file (default: $TESTBUILD_CONFIG, else ./{DEFAULT_CONFIG} if present, else built-in defaults)",
+        help=f"environment file (default: $TESTBUILD_CONFIG, else ./{DEFAULT_CONFIG}"
+        " if present, else built-in defaults)",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="build what is missing, start everything, seed users, wait until ready")
-    up.add_argument("--retain", action="store_true", help="keep what a failed first 'up' created, for debugging")
+    up = commands.add_parser(
+        "up", help="build what is missing, start everything, seed users, wait until ready"
+    )
+    up.add_argument(
+        "--retain", action="store_true", help="keep what a failed first 'up' created, for debugging"
+    )
     up.set_defaults(handler=_up)
 
-    down = commands.add_parser("down", help="remove every container, network and volume 'up' made, and the state dir")
+    down = commands.add_parser(
+        "down", help="remove every container, network and volume 'up' made, and the state dir"
+    )
     down.set_defaults(handler=_down)
 
     status = commands.add_parser("status", help="the environment's containers and their state")
@@ -61,20 +68,35 @@ def _parser() -> argparse.ArgumentParser:
     env.set_defaults(handler=_env)
 
     logs = commands.add_parser("logs", help="last log lines of a component or node")
-    logs.add_argument("target", metavar="COMPONENT", help="a component (cluster) or node (controller, c1, ...)")
-    logs.add_argument("-n", "--tail", type=int, default=100, help="lines per container (default 100)")
+    logs.add_argument(
+        "target", metavar="COMPONENT", help="a component (cluster) or node (controller, c1, ...)"
+    )
+    logs.add_argument(
+        "-n", "--tail", type=int, default=100, help="lines per container (default 100)"
+    )
     logs.set_defaults(handler=_logs)
 
     ssh = commands.add_parser(
         "ssh",
         help="run a command on the login node as USER, through the command wrapper",
-        description="Signs a short-lived certificate whose force-command is COMMAND and sends it the way FirecREST v1 does.",
+        description="Signs a short-lived certificate whose force-command is COMMAND"
+        " and sends it the way FirecREST v1 does.",
     )
     ssh.add_argument("user", metavar="USER")
     ssh.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER, help="after '--'")
     ssh.set_defaults(handler=_ssh)
 
-    images = commands.add_parser("images", help="build (or find) every image without starting anything")
+    compose = commands.add_parser("compose", help="print the environment as a compose file")
+    compose.add_argument(
+        "--write",
+        action="store_true",
+        help="also write the node files it mounts under the state dir",
+    )
+    compose.set_defaults(handler=_compose)
+
+    images = commands.add_parser(
+        "images", help="build (or find) every image without starting anything"
+    )
     images.set_defaults(handler=_images)
     return parser
 
@@ -112,9 +134,10 @@ def _summary(endpoints: dict[str, Any], durations: dict[str, float], total: floa
         f"  SSH CA key: {ssh['user_ca_private_key']}",
         "",
         f"  try:   testbuild ssh {first} -- sinfo",
-        "  more:  testbuild env   (endpoints and credentials)   testbuild down   (remove everything)",
+        "  more:  testbuild env (endpoints, credentials)   testbuild down (remove everything)",
         "",
-        "  stage times: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in durations.items()),
+        "  stage times: "
+        + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in durations.items()),
     ]
     return "\n".join(lines)
 
@@ -122,7 +145,10 @@ def _summary(endpoints: dict[str, Any], durations: dict[str, float], total: floa
 def _down(arguments: argparse.Namespace) -> int:
     environment = _environment(arguments)
     removed = environment.down()
-    print(f"removed {len(removed)} resources of '{environment.config.name}'" + "".join(f"\n  {r}" for r in removed))
+    print(
+        f"removed {len(removed)} resources of '{environment.config.name}'"
+        + "".join(f"\n  {r}" for r in removed)
+    )
     return 0
 
 
@@ -141,7 +167,9 @@ def _status(arguments: argparse.Namespace) -> int:
 def _env(arguments: argparse.Namespace) -> int:
     environment = _environment(arguments, quiet=True)
     if not environment.status():
-        raise TestbuildError("env", f"environment '{environment.config.name}' is not up", fix="run 'testbuild up'")
+        raise TestbuildError(
+            "env", f"environment '{environment.config.name}' is not up", fix="run 'testbuild up'"
+        )
     endpoints = environment.endpoints()
     print(json.dumps(endpoints, indent=2) if arguments.json else _flatten(endpoints))
     return 0
@@ -164,7 +192,9 @@ def _logs(arguments: argparse.Namespace) -> int:
 def _ssh(arguments: argparse.Namespace) -> int:
     command = arguments.command[1:] if arguments.command[:1] == ["--"] else arguments.command
     if not command:
-        raise TestbuildError("ssh", "no command given", fix="testbuild ssh USER -- COMMAND [ARGS...]")
+        raise TestbuildError(
+            "ssh", "no command given", fix="testbuild ssh USER -- COMMAND [ARGS...]"
+        )
     environment = _environment(arguments, quiet=True)
     environment.config.user(arguments.user)
     cluster = environment.component("cluster")
@@ -173,6 +203,13 @@ def _ssh(arguments: argparse.Namespace) -> int:
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     return result.exit_status
+
+
+def _compose(arguments: argparse.Namespace) -> int:
+    environment = _environment(arguments, quiet=True)
+    cpus = int(environment.client.info().get("NCPU", 1))
+    print(environment.compose_file(engine_cpus=cpus, write_files=arguments.write), end="")
+    return 0
 
 
 def _images(arguments: argparse.Namespace) -> int:

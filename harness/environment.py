@@ -9,7 +9,7 @@ from typing import Any
 import docker
 from docker.models.containers import Container
 
-from harness import engine
+from harness import compose, engine
 from harness.components import Component, Context, all_components
 from harness.config import EnvironmentConfig
 from harness.errors import TestbuildError
@@ -88,7 +88,9 @@ class Environment:
                     "node": container.labels.get(NODE_LABEL, "?"),
                     "container": container.name,
                     "state": container.status,
-                    "image": container.image.tags[0] if container.image.tags else container.image.short_id,
+                    "image": container.image.tags[0]
+                    if container.image.tags
+                    else container.image.short_id,
                 }
             )
         return rows
@@ -99,7 +101,12 @@ class Environment:
             "name": self.config.name,
             "state_dir": str(self.state.root),
             "users": [
-                {"name": user.name, "uid": user.uid, "password": user.password, "account": user.account}
+                {
+                    "name": user.name,
+                    "uid": user.uid,
+                    "password": user.password,
+                    "account": user.account,
+                }
                 | self._static_key(user.name)
                 for user in self.config.users
             ],
@@ -110,7 +117,8 @@ class Environment:
         containers = [
             container
             for container in self.runtime.containers()
-            if node_or_component in (container.labels.get(NODE_LABEL), container.labels.get("org.testbuild.component"))
+            if node_or_component
+            in (container.labels.get(NODE_LABEL), container.labels.get("org.testbuild.component"))
         ]
         if not containers:
             known = sorted({c.labels.get(NODE_LABEL, "") for c in self.runtime.containers()})
@@ -134,19 +142,32 @@ class Environment:
 
     def _build_images(self) -> dict[str, str]:
         builder = ImageBuilder(self.client, self.config.images, self.progress)
-        return {component.image.folder: builder.ensure(component.image) for component in self.components}
+        return {
+            component.image.folder: builder.ensure(component.image) for component in self.components
+        }
 
     def _existing_images(self) -> dict[str, str]:
         return {c.image.folder: f"{c.image.repository}:latest" for c in self.components}
 
-    def _context(self, images: dict[str, str]) -> Context:
+    def _context(self, images: dict[str, str], engine_cpus: int | None = None) -> Context:
         return Context(
             config=self.config,
             state=self.state,
-            runtime=self.runtime,
+            runtime=Runtime(self._client, self.config.name) if engine_cpus else self.runtime,
             images=images,
-            engine_cpus=int(self.client.info().get("NCPU", 1)),
+            engine_cpus=engine_cpus or int(self.client.info().get("NCPU", 1)),
         )
+
+    def compose_file(self, engine_cpus: int, write_files: bool = False) -> str:
+        """The environment as a compose file; optionally write the node files it mounts."""
+        context = self._context(self._existing_images(), engine_cpus)
+        specs = [spec for component in self.components for spec in component.containers(context)]
+        if write_files:
+            table = self.component("cluster").users_table(context)  # type: ignore[attr-defined]
+            compose.write_node_files(specs, self.state.root / "nodes", table)
+        state_dir = self.config.state_dir
+        files_root = state_dir if state_dir.is_absolute() else Path("..") / state_dir
+        return compose.render(self.config.name, specs, f"{files_root}/{self.config.name}/nodes")
 
     def _ensure_network_and_volumes(self) -> None:
         self.runtime.ensure_network()
@@ -181,7 +202,9 @@ class Environment:
     def _log_tail(self, containers: list[Container]) -> list[str]:
         lines = []
         for container in containers:
-            lines += [f"{container.name}: {line}" for line in _tail(container, LOG_TAIL).splitlines()]
+            lines += [
+                f"{container.name}: {line}" for line in _tail(container, LOG_TAIL).splitlines()
+            ]
         return lines[-LOG_TAIL * 2 :]
 
 

@@ -113,7 +113,10 @@ class ImageBuilder:
         with tempfile.TemporaryDirectory(prefix="testbuild-rootfs-") as workdir:
             root = Path(workdir) / "rootfs"
             self._run_debootstrap(release, root)
-            for leftover in (*root.glob("var/cache/apt/archives/*.deb"), *root.glob("var/lib/apt/lists/*_*")):
+            for leftover in (
+                *root.glob("var/cache/apt/archives/*.deb"),
+                *root.glob("var/lib/apt/lists/*_*"),
+            ):
                 leftover.unlink()
             with subprocess.Popen(
                 ["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE
@@ -124,7 +127,13 @@ class ImageBuilder:
         self.progress.detail(f"imported {tag}")
 
     def _run_debootstrap(self, release: str, root: Path) -> None:
-        command = ["debootstrap", "--variant=minbase", release, str(root), self.settings.debian_mirror]
+        command = [
+            "debootstrap",
+            "--variant=minbase",
+            release,
+            str(root),
+            self.settings.debian_mirror,
+        ]
         tail: deque[str] = deque(maxlen=20)
         phase = ""
         with subprocess.Popen(
@@ -165,9 +174,7 @@ class ImageBuilder:
         files.setdefault("ca-certificates/.keep", (b"", 0o644))
         return files
 
-    def _build(
-        self, spec: ImageSpec, context: Context, base: str, tag: str, inputs: str
-    ) -> None:
+    def _build(self, spec: ImageSpec, context: Context, base: str, tag: str, inputs: str) -> None:
         self.progress.detail(f"building {tag}")
         tail: deque[str] = deque(maxlen=40)
         try:

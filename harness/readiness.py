@@ -26,7 +26,9 @@ class Probe:
     transient: tuple[type[BaseException], ...] = (OSError,)
 
 
-def wait_for(probe: Probe, log_tail: Callable[[], list[str]], fail_fast: Check | None = None) -> float:
+def wait_for(
+    probe: Probe, log_tail: Callable[[], list[str]], fail_fast: Check | None = None
+) -> float:
     """Block until `probe` passes; returns the seconds it took.
 
     `fail_fast` is checked each round too: when it returns a text (say, a

@@ -55,7 +55,10 @@ class ContainerSpec:
             "hostname": self.hostname,
             "volumes": self.volumes,
             "ports": [vars(port) for port in self.ports],
-            "files": {name: hashlib.sha256(data).hexdigest() + oct(mode) for name, (data, mode) in self.files.items()},
+            "files": {
+                name: hashlib.sha256(data).hexdigest() + oct(mode)
+                for name, (data, mode) in self.files.items()
+            },
         }
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
@@ -63,7 +66,7 @@ class ContainerSpec:
 class Runtime:
     """The engine-side resources of the environment called `name`."""
 
-    def __init__(self, client: docker.DockerClient, name: str) -> None:
+    def __init__(self, client: docker.DockerClient | None, name: str) -> None:
         self.client = client
         self.name = name
 
@@ -127,8 +130,13 @@ class Runtime:
         api = self.client.api
         host_config = api.create_host_config(
             init=True,
-            binds={self.volume_name(purpose): {"bind": path, "mode": "rw"} for purpose, path in spec.volumes.items()},
-            port_bindings={f"{port.container_port}/tcp": (port.host_ip, port.host_port) for port in spec.ports},
+            binds={
+                self.volume_name(purpose): {"bind": path, "mode": "rw"}
+                for purpose, path in spec.volumes.items()
+            },
+            port_bindings={
+                f"{port.container_port}/tcp": (port.host_ip, port.host_port) for port in spec.ports
+            },
         )
         networking = api.create_networking_config(
             {self.network_name: api.create_endpoint_config(aliases=[spec.hostname])}
@@ -138,7 +146,9 @@ class Runtime:
             command=spec.command,
             name=self.container_name(spec.node),
             hostname=spec.hostname,
-            labels=self.labels(**{COMPONENT_LABEL: spec.component, NODE_LABEL: spec.node, SPEC_LABEL: fingerprint}),
+            labels=self.labels(
+                **{COMPONENT_LABEL: spec.component, NODE_LABEL: spec.node, SPEC_LABEL: fingerprint}
+            ),
             ports=[port.container_port for port in spec.ports],
             host_config=host_config,
             networking_config=networking,
@@ -191,11 +201,13 @@ _REMOVE_OPTIONS: dict[str, dict[str, bool]] = {
 
 def _start_error(spec: ContainerSpec, error: APIError) -> TestbuildError:
     text = str(getattr(error, "explanation", None) or error)
-    for port in spec.ports:
-        if "address already in use" in text or "port is already allocated" in text:
-            return TestbuildError(
-                spec.component,
-                f"{port.host_ip}:{port.host_port} is already in use, so {spec.node} cannot publish port {port.container_port}",
-                fix=f"stop what uses it, or set {port.config_key} to another port (0 picks a free one)",
-            )
+    port_taken = "address already in use" in text or "port is already allocated" in text
+    if port_taken and spec.ports:
+        ports = ", ".join(f"{port.host_ip}:{port.host_port}" for port in spec.ports)
+        keys = ", ".join(port.config_key for port in spec.ports)
+        return TestbuildError(
+            spec.component,
+            f"{spec.node} cannot publish its ports: {ports} is already in use",
+            fix=f"stop what uses it, or set {keys} to another port (0 picks a free one)",
+        )
     return TestbuildError(spec.component, f"cannot start {spec.node}: {text[:300]}")

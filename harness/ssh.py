@@ -36,19 +36,28 @@ class LoginNode:
         user: str,
         command: str,
         protocol: Protocol = "certificate-as-command",
+        stdin: bytes = b"",
         timeout: float = 120,
     ) -> CommandResult:
         """Run `command` as `user` with a fresh certificate (upstream FirecREST's way)."""
         identity = issue_identity(self.ca, user, force_command=command)
         sent = identity.certificate if protocol == "certificate-as-command" else command
-        return self.run_with_key(user, identity.pkey, sent, timeout)
+        return self.run_with_key(user, identity.pkey, sent, stdin, timeout)
 
     def run_with_key(
-        self, user: str, pkey: paramiko.PKey, sent: str, timeout: float = 120
+        self,
+        user: str,
+        pkey: paramiko.PKey,
+        sent: str,
+        stdin: bytes = b"",
+        timeout: float = 120,
     ) -> CommandResult:
         """Log in with `pkey` (a plain key or one with a certificate) and send `sent`."""
         with self._connect(user, pkey) as client:
-            _, stdout, stderr = client.exec_command(sent, timeout=timeout)
+            channel_in, stdout, stderr = client.exec_command(sent, timeout=timeout)
+            if stdin:
+                channel_in.write(stdin)
+            channel_in.channel.shutdown_write()
             out = stdout.read().decode(errors="replace")
             err = stderr.read().decode(errors="replace")
             return CommandResult(stdout.channel.recv_exit_status(), out, err)

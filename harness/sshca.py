@@ -69,7 +69,7 @@ def sign_user_certificate(
     lifetime: datetime.timedelta = CERTIFICATE_LIFETIME,
 ) -> str:
     """An OpenSSH user certificate line for `user`, valid from now for `lifetime`."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (
         serialization.SSHCertificateBuilder()
         .public_key(public_key)

@@ -53,7 +53,9 @@ class ClusterComponent:
             hostname=cluster.name,
             volumes=SHARED_VOLUMES,
             ports=(
-                PortBinding(SSH_PORT, context.config.bind_address, cluster.ssh_port, "cluster.sshPort"),
+                PortBinding(
+                    SSH_PORT, context.config.bind_address, cluster.ssh_port, "cluster.sshPort"
+                ),
             ),
             files=common | self._controller_files(context),
         )
@@ -83,13 +85,18 @@ class ClusterComponent:
 
     def _controller_files(self, context: Context) -> dict[str, tuple[bytes, int]]:
         state = context.state
-        keys_file = ".ssh/authorized_keys" if context.config.cluster.ssh_auth == "static-key" else "none"
+        keys_file = (
+            ".ssh/authorized_keys" if context.config.cluster.ssh_auth == "static-key" else "none"
+        )
         return {
             "slurmdbd.conf": (
                 _template("slurmdbd.conf.template", storage_password=state.password("slurmdbd")),
                 0o600,
             ),
-            "sshd_config": (_template("sshd_config.template", authorized_keys_file=keys_file), 0o644),
+            "sshd_config": (
+                _template("sshd_config.template", authorized_keys_file=keys_file),
+                0o644,
+            ),
             "allowed-commands": ((CLUSTER / "allowed-commands").read_bytes(), 0o644),
             "ssh_user_ca.pub": (state.user_ca.public_path.read_bytes(), 0o644),
             "ssh_host_ed25519_key": (state.host_key.private_path.read_bytes(), 0o600),
@@ -99,11 +106,19 @@ class ClusterComponent:
     def started(self, context: Context) -> list[Probe]:
         name = context.config.cluster.name
         return [
-            Probe(NAME, "slurmctld answers 'scontrol ping'", lambda: self._expect(context, ["scontrol", "ping"], "is UP")),
+            Probe(
+                NAME,
+                "slurmctld answers 'scontrol ping'",
+                lambda: self._expect(context, ["scontrol", "ping"], "is UP"),
+            ),
             Probe(
                 NAME,
                 "slurmdbd has the cluster registered",
-                lambda: self._expect(context, ["sacctmgr", "--noheader", "--parsable2", "list", "cluster", "format=cluster"], name),
+                lambda: self._expect(
+                    context,
+                    ["sacctmgr", "--noheader", "--parsable2", "list", "cluster", "format=cluster"],
+                    name,
+                ),
             ),
         ]
 
@@ -174,15 +189,29 @@ class ClusterComponent:
     def _expect(self, context: Context, command: list[str], expected: str) -> str | None:
         result = context.runtime.container(CONTROLLER).exec_run(command)
         output = result.output.decode(errors="replace").strip()
-        return None if result.exit_code == 0 and expected in output else (output[-200:] or f"exit {result.exit_code}")
+        return (
+            None
+            if result.exit_code == 0 and expected in output
+            else (output[-200:] or f"exit {result.exit_code}")
+        )
 
     def _nodes_idle(self, context: Context) -> str | None:
-        result = context.runtime.container(CONTROLLER).exec_run(["sinfo", "--noheader", "--Node", "--format=%N %t"])
-        states = dict(line.split() for line in result.output.decode().splitlines() if len(line.split()) == 2)
+        result = context.runtime.container(CONTROLLER).exec_run(
+            ["sinfo", "--noheader", "--Node", "--format=%N %t"]
+        )
+        states = dict(
+            line.split() for line in result.output.decode().splitlines() if len(line.split()) == 2
+        )
         wanted = context.config.cluster.compute_node_names
-        waiting = [f"{node}={states.get(node, 'missing')}" for node in wanted if states.get(node) != "idle"]
+        waiting = [
+            f"{node}={states.get(node, 'missing')}" for node in wanted if states.get(node) != "idle"
+        ]
         return ", ".join(waiting) if waiting else None
 
     def _login_works(self, context: Context, user: str) -> str | None:
         result = self.login_node(context).run(user, "id -un")
-        return None if result.exit_status == 0 and result.stdout.strip() == user else result.stderr[-200:]
+        return (
+            None
+            if result.exit_status == 0 and result.stdout.strip() == user
+            else result.stderr[-200:]
+        )

@@ -1,0 +1,56 @@
+"""Integration fixtures: real environments with unique names and free ports."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.components.cluster import ClusterComponent
+from harness.config import parse
+from harness.environment import Environment
+from harness.progress import Progress
+from harness.ssh import LoginNode
+
+
+def environment_for(tmp_path: Path, settings: str) -> Environment:
+    """An environment of its own: unique name, a free SSH port, state under tmp_path."""
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    config = parse(f"name: {name}\nstateDir: {tmp_path}\n{settings}")
+    return Environment(config, tmp_path, Progress())
+
+
+@pytest.fixture(scope="session")
+def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
+    env = environment_for(
+        tmp_path_factory.mktemp("env"), "cluster: {sshPort: 0, computeNodes: 2}\n"
+    )
+    env.up()
+    yield env
+    env.down()
+
+
+def login_node(environment: Environment) -> LoginNode:
+    cluster = environment.component("cluster")
+    assert isinstance(cluster, ClusterComponent)
+    return cluster.login_node(environment.context())
+
+
+@pytest.fixture(scope="session")
+def login(environment: Environment) -> LoginNode:
+    return login_node(environment)
+
+
+def eventually(check: Callable[[], object], timeout: float = 60, interval: float = 0.5) -> object:
+    """The first truthy result of `check`, or fail with the last one after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"still false after {timeout}s: last result {result!r}")
+        time.sleep(interval)

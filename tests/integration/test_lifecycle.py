@@ -1,0 +1,45 @@
+"""Static-key logins, environments side by side, and `down` leaving nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from harness.environment import Environment
+from harness.sshca import load_paramiko_key
+from tests.integration.conftest import environment_for, login_node
+
+pytestmark = pytest.mark.integration
+
+
+def test_static_key_environment_beside_another_then_down_leaves_nothing(
+    tmp_path: Path, environment: Environment
+):
+    static = environment_for(
+        tmp_path, "cluster: {sshPort: 0, computeNodes: 1, sshAuth: static-key}\n"
+    )
+    try:
+        static.up()
+        assert environment.status() and all(
+            row["state"] == "running" for row in environment.status()
+        )
+        login = login_node(static)
+        assert login.port != login_node(environment).port
+
+        key = load_paramiko_key(static.state.user_key("test1"))
+        result = login.run_with_key("test1", key, "id -un")
+        assert (result.exit_status, result.stdout.strip()) == (0, "test1")
+        refused = login.run_with_key("test1", key, "bash")
+        assert refused.exit_status == 118
+
+        with pytest.raises(paramiko.AuthenticationException):
+            login.run_with_key("test2", key, "id")
+    finally:
+        removed = static.down()
+
+    assert any(item.startswith("volume ") for item in removed)
+    assert static.runtime.leftovers() == []
+    assert not static.state.root.exists()
+    assert all(row["state"] == "running" for row in environment.status())

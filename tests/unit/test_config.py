@@ -1,0 +1,122 @@
+"""The environment file: defaults, the shipped example, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import DEFAULT_USERS, EnvironmentConfig, load, parse
+from harness.errors import ConfigError
+from harness.paths import REPOSITORY
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "env.yaml")
+    return caught.value.problems
+
+
+def test_the_shipped_testbuild_yaml_is_valid_and_equals_the_defaults():
+    config, base_dir = load(REPOSITORY / "testbuild.yaml")
+    assert config == EnvironmentConfig()
+    assert base_dir == REPOSITORY
+
+
+def test_defaults_match_the_upstream_test_build_users():
+    config = parse("")
+    assert [(u.name, u.password) for u in config.users] == [
+        ("test1", "test11"),
+        ("test2", "test22"),
+        ("testuser", "testuser"),
+        ("service-account-firecrest-sample", "firecrest-sample"),
+    ]
+    assert config.users == list(DEFAULT_USERS)
+    assert config.cluster.compute_node_names == ["c1", "c2"]
+    assert config.bind_address == "127.0.0.1"
+
+
+def test_a_single_compute_node_is_allowed():
+    assert parse("cluster: {computeNodes: 1}").cluster.compute_node_names == ["c1"]
+
+
+def test_unknown_key_names_file_line_key_and_a_close_match():
+    [problem] = problems("name: a\ncluster:\n  computeNode: 3\n")
+    assert problem.startswith("env.yaml:3: unknown key 'cluster.computeNode'")
+    assert "did you mean 'computeNodes'?" in problem
+
+
+def test_unknown_top_level_key():
+    [problem] = problems("clustr: {}\n")
+    assert "env.yaml:1: unknown key 'clustr'" in problem
+    assert "did you mean 'cluster'?" in problem
+
+
+def test_zero_compute_nodes_is_refused_with_a_fix():
+    [problem] = problems("cluster:\n  computeNodes: 0\n")
+    assert problem.startswith("env.yaml:2: cluster.computeNodes:")
+    assert "greater than or equal to 1" in problem
+    assert "fix: use a whole number from 1 to 16" in problem
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "ssh"])
+def test_bad_port_is_refused(port: str):
+    [problem] = problems(f"cluster:\n  sshPort: {port}\n")
+    assert problem.startswith("env.yaml:2: cluster.sshPort:")
+    assert "fix: use a port from 1 to 65535, or 0 for any free port" in problem
+
+
+def test_duplicate_user_name_points_at_the_second_entry():
+    text = "users:\n  - {name: a, uid: 1001, password: x}\n  - {name: a, uid: 1002, password: y}\n"
+    [problem] = problems(text)
+    assert problem == (
+        "env.yaml:3: users[1].name: 'a' is already used by users[0]"
+        " (fix: give every user a unique name)"
+    )
+
+
+def test_duplicate_uid_points_at_its_line():
+    text = (
+        "users:\n  - {name: a, uid: 1001, password: x}\n"
+        "  - name: b\n    uid: 1001\n    password: y\n"
+    )
+    [problem] = problems(text)
+    assert problem.startswith("env.yaml:4: users[1].uid: 1001 is already used by users[0]")
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems("cluster: {computeNodes: 0, sshPort: 99999}\nbindAddress: here\n")
+    assert len(found) == 3
+
+
+def test_bad_bind_address_and_auth_mode():
+    [address] = problems("bindAddress: localhost\n")
+    assert "bindAddress" in address and "fix: use an IP address such as 127.0.0.1" in address
+    [mode] = problems("cluster: {sshAuth: password}\n")
+    assert "fix: use 'certificate' or 'static-key'" in mode
+
+
+def test_not_a_mapping_and_not_yaml():
+    assert problems("- a\n- b\n") == ["the top level must be a mapping (key: value lines)"]
+    assert problems("a: [\n")[0].startswith("not valid YAML")
+
+
+def test_unreadable_file_names_the_file(tmp_path: Path):
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path / "missing.yaml")
+    assert caught.value.path.endswith("missing.yaml")
+    assert "cannot read the file" in caught.value.problems[0]
+
+
+def test_explanation_is_one_screen_without_traceback():
+    with pytest.raises(ConfigError) as caught:
+        parse("cluster: {computeNodes: 0}\n", "testbuild.yaml")
+    text = caught.value.explain()
+    assert text.splitlines()[0] == "✗ config: testbuild.yaml is not a valid testbuild environment"
+    assert "Traceback" not in text and len(text.splitlines()) < 20
+
+
+def test_unknown_user_lookup_lists_known_users():
+    with pytest.raises(ConfigError) as caught:
+        parse("").user("nobody")
+    assert "known users: test1, test2" in caught.value.problems[0]
