@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import paramiko
 import pytest
 
 from harness.environment import Environment
+from harness.errors import TestbuildError
+from harness.images import ImageBuilder
+from harness.progress import Progress
 from harness.sshca import load_paramiko_key
 from tests.integration.conftest import environment_for, login_node
 
@@ -43,3 +47,27 @@ def test_static_key_environment_beside_another_then_down_leaves_nothing(
     assert static.runtime.leftovers() == []
     assert not static.state.root.exists()
     assert all(row["state"] == "running" for row in environment.status())
+
+
+def test_a_taken_port_is_explained_and_the_failed_up_leaves_nothing(
+    tmp_path: Path, environment: Environment
+):
+    taken = login_node(environment).port
+    clash = environment_for(tmp_path, f"cluster: {{sshPort: {taken}, computeNodes: 1}}\n")
+    with pytest.raises(TestbuildError) as caught:
+        clash.up()
+    text = caught.value.explain()
+    assert f"127.0.0.1:{taken} is already in use" in text
+    assert "cluster.sshPort" in text
+    assert clash.runtime.leftovers() == []
+
+
+def test_unchanged_images_are_not_rebuilt(environment: Environment):
+    output = io.StringIO()
+    builder = ImageBuilder(environment.client, environment.config.images, Progress(output))
+    spec = environment.component("cluster").image
+    before = environment.client.images.get(f"{spec.repository}:latest").id
+    tag = builder.ensure(spec)
+    assert environment.client.images.get(tag).id == before
+    assert f"{tag}: up to date" in output.getvalue()
+    assert "building" not in output.getvalue()
