@@ -46,6 +46,8 @@ def _service(name: str, spec: ContainerSpec, files_root: str) -> dict[str, Any]:
         "volumes": [f"{purpose}:{path}" for purpose, path in spec.volumes.items()]
         + [f"{files_root}/{spec.node}:/etc/testbuild:ro"],
     }
+    if spec.environment:
+        service["env_file"] = [f"{files_root}/{spec.node}.env"]
     if spec.ports:
         service["ports"] = [
             f"{port.host_ip}:{port.host_port}:{port.container_port}" for port in spec.ports
@@ -56,6 +58,11 @@ def _service(name: str, spec: ContainerSpec, files_root: str) -> dict[str, Any]:
 def write_node_files(specs: list[ContainerSpec], root: Path, users_table: bytes) -> None:
     """Each node's /etc/testbuild content, as files under root/<node>/."""
     for spec in specs:
+        if spec.environment:
+            env_file = root / f"{spec.node}.env"
+            env_file.parent.mkdir(parents=True, exist_ok=True)
+            env_file.touch(mode=0o600)
+            env_file.write_text("".join(f"{k}={v}\n" for k, v in spec.environment.items()))
         folder = root / spec.node
         folder.mkdir(parents=True, exist_ok=True)
         for name, (data, mode) in {**spec.files, "users.tsv": (users_table, 0o600)}.items():

@@ -62,6 +62,39 @@ class Cluster(_Strict):
         return [f"c{index}" for index in range(1, self.compute_nodes + 1)]
 
 
+class Client(_Strict):
+    """A confidential Keycloak client with a service account.
+
+    Its service-account user (service-account-<clientId>) must be in `users`
+    so that it exists on the cluster too. Without a secret, one is generated
+    per environment.
+    """
+
+    client_id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
+    secret: Annotated[str, Field(min_length=8)] | None = None
+
+    @property
+    def service_account(self) -> str:
+        return f"service-account-{self.client_id}"
+
+
+class Keycloak(_Strict):
+    """The identity provider issuing the tokens FirecREST accepts."""
+
+    port: Port = 8080
+    realm: Name = "kcrealm"
+    access_token_lifespan: Annotated[int, Field(ge=5, le=86400)] = 300
+    clients: list[Client] = [Client(client_id="firecrest-sample")]
+
+
+class Minio(_Strict):
+    """The S3 staging area for large transfers."""
+
+    port: Port = 9000
+    console_port: Port = 9001
+    object_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 7
+
+
 class Images(_Strict):
     """How images are made: base OS source and certificates for builds."""
 
@@ -85,6 +118,8 @@ class EnvironmentConfig(_Strict):
     bind_address: str = "127.0.0.1"
     state_dir: Path = Path(".testbuild")
     cluster: Cluster = Cluster()
+    keycloak: Keycloak = Keycloak()
+    minio: Minio = Minio()
     images: Images = Images()
     users: Annotated[list[User], Field(min_length=1)] = list(DEFAULT_USERS)
 
@@ -130,10 +165,28 @@ def parse(text: str, source: str = "<string>") -> EnvironmentConfig:
         raise ConfigError(
             source, [_describe(problem, source, lines) for problem in error.errors()]
         ) from error
-    duplicates = _duplicate_users(config, source, lines)
-    if duplicates:
-        raise ConfigError(source, duplicates)
+    problems = _duplicate_users(config, source, lines) + _clients_without_users(
+        config, source, lines
+    )
+    if problems:
+        raise ConfigError(source, problems)
     return config
+
+
+def _clients_without_users(
+    config: EnvironmentConfig, source: str, lines: dict[tuple, int]
+) -> list[str]:
+    names = {user.name for user in config.users}
+    problems = []
+    for index, client in enumerate(config.keycloak.clients):
+        if client.service_account not in names:
+            line = _closest_line(("keycloak", "clients", index), lines)
+            problems.append(
+                f"{source}:{line}: keycloak.clients[{index}]: client '{client.client_id}' needs"
+                f" a user named '{client.service_account}' (fix: add it to users, so the"
+                " service account exists on the cluster too)"
+            )
+    return problems
 
 
 def _duplicate_users(config: EnvironmentConfig, source: str, lines: dict[tuple, int]) -> list[str]:
@@ -191,6 +244,9 @@ _FIXES = {
     "apiVersion": f"use '{API_VERSION}'",
     "kind": "use 'Environment'",
     "caCertificates": "use 'auto', 'none' or a list of certificate files",
+    "port": "use a port from 1 to 65535, or 0 for any free port",
+    "consolePort": "use a port from 1 to 65535, or 0 for any free port",
+    "accessTokenLifespan": "use a number of seconds from 5 to 86400",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -150,13 +151,15 @@ class Environment:
         return {c.image.folder: f"{c.image.repository}:latest" for c in self.components}
 
     def _context(self, images: dict[str, str], engine_cpus: int | None = None) -> Context:
-        return Context(
+        context = Context(
             config=self.config,
             state=self.state,
             runtime=Runtime(self._client, self.config.name) if engine_cpus else self.runtime,
             images=images,
             engine_cpus=engine_cpus or int(self.client.info().get("NCPU", 1)),
         )
+        forwards = [forward for c in self.components for forward in c.forwards(context)]
+        return dataclasses.replace(context, forwards=tuple(forwards))
 
     def compose_file(self, engine_cpus: int, write_files: bool = False) -> str:
         """The environment as a compose file; optionally write the node files it mounts."""

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +39,22 @@ BASE_ENVIRONMENT = [
 
 
 @dataclass(frozen=True)
+class Download:
+    """A file fetched on the host (and cached) into the build context."""
+
+    url: str
+    context_path: str
+    sha1_url: str  # the checksum published beside it (Maven Central has .sha1 files)
+
+
+@dataclass(frozen=True)
 class ImageSpec:
     """An image built from images/<folder>/ on top of a Debian release."""
 
     folder: str
     debian_release: str
+    build_args: tuple[tuple[str, str], ...] = ()
+    downloads: tuple[Download, ...] = ()
 
     @property
     def repository(self) -> str:
@@ -65,7 +77,7 @@ class ImageBuilder:
         """The tag of an up-to-date image for `spec`, building it if needed."""
         base = self.ensure_base(spec.debian_release)
         context = self._context_files(spec)
-        inputs = _inputs_hash(context, base_id=self.client.images.get(base).id)
+        inputs = _inputs_hash(context, self.client.images.get(base).id, spec.build_args)
         tag = f"{spec.repository}:{inputs[:12]}"
         if self._exists(tag):
             self.progress.detail(f"{tag}: up to date")
@@ -172,7 +184,51 @@ class ImageBuilder:
                 )
             files[f"ca-certificates/{certificate.stem}.crt"] = (certificate.read_bytes(), 0o644)
         files.setdefault("ca-certificates/.keep", (b"", 0o644))
+        for download in spec.downloads:
+            files[download.context_path] = (self._fetch(download).read_bytes(), 0o644)
         return files
+
+    def _fetch(self, download: Download) -> Path:
+        """The cached file, downloaded and checked against its SHA-1 on first use."""
+        cached = cache_folder() / download.url.rsplit("/", 1)[-1]
+        if cached.is_file():
+            return cached
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        self.progress.detail(f"downloading {download.url}")
+        partial = cached.with_suffix(cached.suffix + ".part")
+        try:
+            expected = _read_url(download.sha1_url).decode().split()[0].lower()
+            actual = self._download(download.url, partial)
+        except OSError as error:
+            raise TestbuildError(
+                "images",
+                f"cannot download {download.url}: {error}",
+                fix="check the network; behind a TLS proxy, its CA must be in the host trust store",
+            ) from error
+        if actual != expected:
+            partial.unlink(missing_ok=True)
+            raise TestbuildError(
+                "images",
+                f"{download.url} does not match its published SHA-1 ({expected})",
+                fix="run the command again; if it persists the download is being altered",
+            )
+        partial.rename(cached)
+        return cached
+
+    def _download(self, url: str, target: Path) -> str:
+        """Stream `url` into `target` with progress; returns its SHA-1."""
+        digest = hashlib.sha1()
+        with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            done, tenths = 0, 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if total and done * 10 // total > tenths:
+                    tenths = done * 10 // total
+                    self.progress.detail(f"  {done >> 20} of {total >> 20} MiB")
+        return digest.hexdigest()
 
     def _build(self, spec: ImageSpec, context: Context, base: str, tag: str, inputs: str) -> None:
         self.progress.detail(f"building {tag}")
@@ -182,7 +238,7 @@ class ImageBuilder:
                 fileobj=io.BytesIO(pack(context)),
                 custom_context=True,
                 tag=tag,
-                buildargs={"BASE_IMAGE": base},
+                buildargs={"BASE_IMAGE": base, **dict(spec.build_args)},
                 labels={INPUTS_LABEL: inputs},
                 rm=True,
                 forcerm=True,
@@ -203,12 +259,24 @@ class ImageBuilder:
             ) from error
 
 
-def _inputs_hash(context: Context, base_id: str) -> str:
-    digest = hashlib.sha256(base_id.encode())
+def _inputs_hash(
+    context: Context, base_id: str, build_args: tuple[tuple[str, str], ...] = ()
+) -> str:
+    digest = hashlib.sha256(f"{base_id}\0{sorted(build_args)}".encode())
     for name, (data, mode) in sorted(context.items()):
         digest.update(f"{name}\0{mode:o}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()
+
+
+def cache_folder() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "testbuild" / "downloads"
+
+
+def _read_url(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.read()
 
 
 def _first_line(error: Exception) -> str:

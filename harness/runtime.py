@@ -36,6 +36,21 @@ class PortBinding:
 
 
 @dataclass(frozen=True)
+class Forward:
+    """A service published on the host at bind_address:port, made reachable at the
+    same address inside containers, so one URL (and one S3v4 signature, one
+    token issuer) works on both sides."""
+
+    address: str
+    port: int
+    target_host: str
+    target_port: int
+
+    def line(self) -> str:
+        return f"{self.address} {self.port} {self.target_host} {self.target_port}"
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything that defines one container; a change means recreating it."""
 
@@ -46,6 +61,7 @@ class ContainerSpec:
     hostname: str
     volumes: dict[str, str] = field(default_factory=dict)  # volume purpose -> mount path
     ports: tuple[PortBinding, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
     files: Files = field(default_factory=dict)  # copied under /etc/testbuild before start
 
     def fingerprint(self, image_id: str) -> str:
@@ -54,6 +70,7 @@ class ContainerSpec:
             "command": self.command,
             "hostname": self.hostname,
             "volumes": self.volumes,
+            "environment": self.environment,
             "ports": [vars(port) for port in self.ports],
             "files": {
                 name: hashlib.sha256(data).hexdigest() + oct(mode)
@@ -144,6 +161,7 @@ class Runtime:
         created = api.create_container(
             spec.image,
             command=spec.command,
+            environment=spec.environment,
             name=self.container_name(spec.node),
             hostname=spec.hostname,
             labels=self.labels(

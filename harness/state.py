@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.sshca import KeyPair
+
+
+def _free_port(address: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
+        probe.bind((address, 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,20 @@ class EnvironmentState:
 
     def password(self, name: str) -> str:
         return self.secret(name, 18).hex()
+
+    def port(self, key: str, configured: int, bind_address: str) -> int:
+        """The configured port, or for 0 a free one picked once and kept.
+
+        Published ports are fixed before containers start because URLs that
+        contain them (token issuer, presigned URLs) must not change.
+        """
+        if configured:
+            return configured
+        path = self.root / "ports" / key
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(str(_free_port(bind_address)))
+        return int(path.read_text())
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from harness.config import EnvironmentConfig
 from harness.images import ImageSpec
 from harness.readiness import Probe
-from harness.runtime import ContainerSpec, Runtime
+from harness.runtime import ContainerSpec, Forward, Runtime
 from harness.state import EnvironmentState
 
 
@@ -26,12 +26,19 @@ class Context:
     runtime: Runtime
     images: dict[str, str]  # image folder -> built tag
     engine_cpus: int
+    forwards: tuple[Forward, ...] = ()  # every component's host URLs, for inside containers
+
+    def port(self, key: str, configured: int) -> int:
+        """The host port for a config key (0: a free one, picked once)."""
+        return self.state.port(key, configured, self.config.bind_address)
 
 
 class Component(Protocol):
     name: str
     image: ImageSpec
     volumes: tuple[str, ...]
+
+    def forwards(self, context: Context) -> list[Forward]: ...
 
     def containers(self, context: Context) -> list[ContainerSpec]: ...
 

@@ -20,7 +20,7 @@ from harness.errors import TestbuildError
 from harness.images import ImageSpec
 from harness.paths import CLUSTER
 from harness.readiness import Probe
-from harness.runtime import ContainerSpec, PortBinding
+from harness.runtime import ContainerSpec, Forward, PortBinding
 from harness.ssh import LoginNode
 
 NAME = "cluster"
@@ -38,12 +38,17 @@ class ClusterComponent:
     image = ImageSpec("cluster", debian_release="bookworm")
     volumes = tuple(SHARED_VOLUMES)
 
+    def forwards(self, context: Context) -> list[Forward]:
+        return []  # SSH is reached from the host only
+
     def containers(self, context: Context) -> list[ContainerSpec]:
         cluster = context.config.cluster
         tag = context.images[self.image.folder]
+        forwards = "".join(f"{forward.line()}\n" for forward in context.forwards)
         common = {
             "slurm.conf": (self._slurm_conf(context), 0o644),
             "munge.key": (context.state.secret("munge.key", 1024), 0o400),
+            "forwards": (forwards.encode(), 0o644),
         }
         controller = ContainerSpec(
             component=NAME,
@@ -54,7 +59,10 @@ class ClusterComponent:
             volumes=SHARED_VOLUMES,
             ports=(
                 PortBinding(
-                    SSH_PORT, context.config.bind_address, cluster.ssh_port, "cluster.sshPort"
+                    SSH_PORT,
+                    context.config.bind_address,
+                    context.port("cluster.sshPort", cluster.ssh_port),
+                    "cluster.sshPort",
                 ),
             ),
             files=common | self._controller_files(context),

@@ -68,7 +68,7 @@ def test_bad_port_is_refused(port: str):
 
 def test_duplicate_user_name_points_at_the_second_entry():
     text = "users:\n  - {name: a, uid: 1001, password: x}\n  - {name: a, uid: 1002, password: y}\n"
-    [problem] = problems(text)
+    [problem] = problems(text + "keycloak: {clients: []}\n")
     assert problem == (
         "env.yaml:3: users[1].name: 'a' is already used by users[0]"
         " (fix: give every user a unique name)"
@@ -79,6 +79,7 @@ def test_duplicate_uid_points_at_its_line():
     text = (
         "users:\n  - {name: a, uid: 1001, password: x}\n"
         "  - name: b\n    uid: 1001\n    password: y\n"
+        "keycloak: {clients: []}\n"
     )
     [problem] = problems(text)
     assert problem.startswith("env.yaml:4: users[1].uid: 1001 is already used by users[0]")
@@ -120,3 +121,12 @@ def test_unknown_user_lookup_lists_known_users():
     with pytest.raises(ConfigError) as caught:
         parse("").user("nobody")
     assert "known users: test1, test2" in caught.value.problems[0]
+
+
+def test_a_client_needs_its_service_account_user():
+    [problem] = problems(
+        "users:\n  - {name: a, uid: 1001, password: x}\n"
+        "keycloak:\n  clients:\n    - clientId: portal\n"
+    )
+    assert problem.startswith("env.yaml:5: keycloak.clients[0]: client 'portal' needs")
+    assert "a user named 'service-account-portal'" in problem
