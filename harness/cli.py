@@ -1,4 +1,4 @@
-"""The `testbuild` command: up, down, status, env, logs, ssh, images."""
+"""The `testbuild` command: up, down, status, env, logs, ssh, token, images, compose."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from harness import config as config_module
 from harness.environment import Environment
 from harness.errors import TestbuildError
+from harness.keycloak_realm import TokenRefused
 from harness.progress import Progress
 
 DEFAULT_CONFIG = "testbuild.yaml"
@@ -94,6 +95,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     compose.set_defaults(handler=_compose)
 
+    token = commands.add_parser(
+        "token",
+        help="print an access token from the environment's Keycloak",
+        description="With USER: a password grant for that user. With --client: the client's"
+        " service-account token (client credentials). export TOKEN=$(testbuild token test1)",
+    )
+    token.add_argument("user", metavar="USER", nargs="?", help="a user from the environment file")
+    token.add_argument("--client", help="client id (default: the first configured client)")
+    token.set_defaults(handler=_token)
+
     images = commands.add_parser(
         "images", help="build (or find) every image without starting anything"
     )
@@ -132,8 +143,12 @@ def _summary(endpoints: dict[str, Any], durations: dict[str, float], total: floa
         f"  partitions: {', '.join(cluster['partitions'])}",
         f"  users (password): {users}",
         f"  SSH CA key: {ssh['user_ca_private_key']}",
+        f"  Keycloak: {endpoints['keycloak']['url']} (realm {endpoints['keycloak']['realm']},"
+        f" token URL {endpoints['keycloak']['token_url']})",
+        f"  MinIO: {endpoints['minio']['url']} (console {endpoints['minio']['console_url']})",
         "",
         f"  try:   testbuild ssh {first} -- sinfo",
+        f"         export TOKEN=$(testbuild token {first})",
         "  more:  testbuild env (endpoints, credentials)   testbuild down (remove everything)",
         "",
         "  stage times: "
@@ -203,6 +218,22 @@ def _ssh(arguments: argparse.Namespace) -> int:
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     return result.exit_status
+
+
+def _token(arguments: argparse.Namespace) -> int:
+    if not arguments.user and not arguments.client:
+        raise TestbuildError("token", "say whose token", fix="testbuild token USER, or --client ID")
+    environment = _environment(arguments, quiet=True)
+    if arguments.user:
+        environment.config.user(arguments.user)
+    keycloak = environment.component("keycloak")
+    context = environment.context()
+    try:
+        token = keycloak.token(context, arguments.user, arguments.client)  # type: ignore[attr-defined]
+    except TokenRefused as refusal:
+        raise TestbuildError("keycloak", f"no token: {refusal}") from refusal
+    print(token)
+    return 0
 
 
 def _compose(arguments: argparse.Namespace) -> int:

@@ -60,12 +60,15 @@ class Environment:
             context = self._context(images)
             with stage("network and volumes"):
                 self._ensure_network_and_volumes()
-            for component in self.components:
-                with stage(f"{component.name}: containers"):
+            # Phase by phase across components, so that slow starters
+            # (Keycloak's JVM) start while the others are being waited for.
+            with stage("containers"):
+                for component in self.components:
                     self._start_containers(context, component)
+            for component in self.components:
                 with stage(f"{component.name}: started"):
                     self._wait(context, component, component.started(context))
-                with stage(f"{component.name}: users seeded"):
+                with stage(f"{component.name}: seeded"):
                     component.seed(context)
                 with stage(f"{component.name}: ready"):
                     self._wait(context, component, component.ready(context))
@@ -183,7 +186,8 @@ class Environment:
         self.runtime.remove_containers_except(component.name, {spec.node for spec in specs})
         for spec in specs:
             _, created = self.runtime.ensure_container(spec)
-            self.progress.detail(f"{spec.node}: {'started' if created else 'already running'}")
+            state = "started" if created else "already running"
+            self.progress.detail(f"{component.name}/{spec.node}: {state}")
 
     def _wait(self, context: Context, component: Component, probes: list) -> None:
         containers = context.runtime.containers(component.name)

@@ -53,5 +53,7 @@ class Component(Protocol):
 
 def all_components() -> list[Component]:
     from harness.components.cluster import ClusterComponent
+    from harness.components.keycloak import KeycloakComponent
+    from harness.components.minio import MinioComponent
 
-    return [ClusterComponent()]
+    return [ClusterComponent(), KeycloakComponent(), MinioComponent()]

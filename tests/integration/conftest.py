@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.components.cluster import ClusterComponent
+from harness.components.keycloak import KeycloakComponent
+from harness.components.minio import MinioComponent
 from harness.config import parse
 from harness.environment import Environment
 from harness.progress import Progress
@@ -19,7 +21,8 @@ from harness.ssh import LoginNode
 def environment_for(tmp_path: Path, settings: str) -> Environment:
     """An environment of its own: unique name, a free SSH port, state under tmp_path."""
     name = f"it-{uuid.uuid4().hex[:8]}"
-    config = parse(f"name: {name}\nstateDir: {tmp_path}\n{settings}")
+    free_ports = "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\n"
+    config = parse(f"name: {name}\nstateDir: {tmp_path}\n{free_ports}{settings}")
     return Environment(config, tmp_path, Progress())
 
 
@@ -31,6 +34,18 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environmen
     env.up()
     yield env
     env.down()
+
+
+def keycloak_of(environment: Environment) -> KeycloakComponent:
+    keycloak = environment.component("keycloak")
+    assert isinstance(keycloak, KeycloakComponent)
+    return keycloak
+
+
+def minio_of(environment: Environment) -> MinioComponent:
+    minio = environment.component("minio")
+    assert isinstance(minio, MinioComponent)
+    return minio
 
 
 def login_node(environment: Environment) -> LoginNode:

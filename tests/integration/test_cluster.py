@@ -10,9 +10,10 @@ import pytest
 
 from harness.config import User
 from harness.environment import Environment
+from harness.keycloak_realm import TokenRefused
 from harness.ssh import LoginNode
 from harness.sshca import issue_identity, load_paramiko_key
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, keycloak_of, minio_of
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +161,12 @@ def test_up_again_with_a_new_user_seeds_it_without_recreating_nodes(environment:
         ["sacctmgr", "-nP", "list", "association", "user=newcomer", "format=account"]
     )
     assert rows.output.decode().split() == ["extra"]
+    keycloak = keycloak_of(updated)
+    assert keycloak.token(updated.context(), user="newcomer")
+    assert minio_of(updated).client(updated.context()).bucket_exists("newcomer")
 
     environment.up()  # back to the original users: the newcomer is removed again
     gone = controller.exec_run(["id", "newcomer"])
     assert gone.exit_code != 0
+    with pytest.raises(TokenRefused):
+        keycloak.token(updated.context(), user="newcomer")

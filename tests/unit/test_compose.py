@@ -29,15 +29,20 @@ def test_compose_follows_the_config(tmp_path: Path):
     document = yaml.safe_load(
         rendered("name: other\ncluster: {computeNodes: 3, sshPort: 2300}\n", tmp_path)
     )
-    assert list(document["services"]) == ["controller", "c1", "c2", "c3"]
+    assert list(document["services"]) == ["controller", "c1", "c2", "c3", "keycloak", "minio"]
     controller = document["services"]["controller"]
     assert controller["ports"] == ["127.0.0.1:2300:22"]
     assert controller["hostname"] == "cluster"
     assert controller["labels"]["org.testbuild.environment"] == "other"
     assert "../.testbuild/other/nodes/controller:/etc/testbuild:ro" in controller["volumes"]
     assert all("ports" not in document["services"][node] for node in ("c1", "c2", "c3"))
+    assert document["services"]["keycloak"]["env_file"] == [
+        "../.testbuild/other/nodes/keycloak.env"
+    ]
+    assert "KC_BOOTSTRAP_ADMIN_PASSWORD" not in yaml.safe_dump(document)
 
 
 def test_compose_binds_to_the_configured_address_only(tmp_path: Path):
     document = yaml.safe_load(rendered("bindAddress: 127.0.0.2\n", tmp_path))
     assert document["services"]["controller"]["ports"] == ["127.0.0.2:2222:22"]
+    assert document["services"]["minio"]["ports"] == ["127.0.0.2:9000:9000", "127.0.0.2:9001:9001"]

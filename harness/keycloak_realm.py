@@ -1,0 +1,268 @@
+"""The Keycloak realm, made to match the environment file through the admin REST API.
+
+Idempotent: every object is read first and written only when it differs, so
+running the seed again changes nothing, and objects the file does not name
+are left alone, except users this seeder created (members of the group
+`testbuild-users`) who are no longer in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from harness.config import EnvironmentConfig, User
+from harness.errors import TestbuildError
+
+MANAGED_GROUP = "testbuild-users"
+SERVICE_ACCOUNT_PREFIX = "service-account-"
+TIMEOUT = 15
+
+
+class TokenRefused(Exception):
+    """The token endpoint said no; the message has its answer."""
+
+
+def token_request(token_url: str, client_id: str, secret: str | None, form: dict[str, str]) -> str:
+    """An access token from the token endpoint (no secret: a public client)."""
+    credentials = {"client_id": client_id} | ({"client_secret": secret} if secret else {})
+    response = requests.post(token_url, data={**form, **credentials}, timeout=TIMEOUT)
+    if response.status_code != 200:
+        raise TokenRefused(f"HTTP {response.status_code} from {token_url}: {response.text[:200]}")
+    return str(response.json()["access_token"])
+
+
+def client_mappers(client_id: str) -> list[dict[str, Any]]:
+    return [client_id_mapper(), audience_mapper(client_id)]
+
+
+def audience_mapper(client_id: str) -> dict[str, Any]:
+    """The client in `aud`, so that token introspection by the client accepts the token."""
+    return {
+        "name": f"{client_id}-audience",
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-audience-mapper",
+        "config": {
+            "included.client.audience": client_id,
+            "access.token.claim": "true",
+            "id.token.claim": "false",
+            "introspection.token.claim": "true",
+        },
+    }
+
+
+def client_id_mapper() -> dict[str, Any]:
+    """Service-account tokens carry `clientId` (what FirecREST v1 reads).
+
+    Keycloak 26 keeps the client's id in the session note `client_id`, which
+    only service-account sessions have, so user tokens get no `clientId`.
+    """
+    return {
+        "name": "clientId",
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-usersessionmodel-note-mapper",
+        "config": {
+            "user.session.note": "client_id",
+            "claim.name": "clientId",
+            "jsonType.label": "String",
+            "access.token.claim": "true",
+            "id.token.claim": "true",
+            "introspection.token.claim": "true",
+        },
+    }
+
+
+def client_representation(client_id: str, secret: str) -> dict[str, Any]:
+    return {
+        "clientId": client_id,
+        "enabled": True,
+        "protocol": "openid-connect",
+        "publicClient": False,
+        "clientAuthenticatorType": "client-secret",
+        "secret": secret,
+        "serviceAccountsEnabled": True,
+        "directAccessGrantsEnabled": True,
+        "standardFlowEnabled": False,
+        "implicitFlowEnabled": False,
+    }
+
+
+def user_representation(user: User) -> dict[str, Any]:
+    # First and last name and an address, so Keycloak's user profile has
+    # nothing to ask for and the password grant is not refused with
+    # "Account is not fully set up".
+    return {
+        "username": user.name,
+        "enabled": True,
+        "emailVerified": True,
+        "firstName": user.name,
+        "lastName": "Testbuild",
+        "email": f"{user.name}@testbuild.invalid",
+        "requiredActions": [],
+    }
+
+
+@dataclass
+class RealmSeeder:
+    base_url: str
+    admin_user: str
+    admin_password: str
+    config: EnvironmentConfig
+    client_secrets: dict[str, str]
+    changes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.session = requests.Session()
+        self.realm = self.config.keycloak.realm
+        self.admin = f"{self.base_url}/admin/realms/{self.realm}"
+
+    def apply(self) -> list[str]:
+        """Make the realm match the config; returns what had to change."""
+        self.changes = []
+        self._login()
+        self._ensure_realm()
+        for client in self.config.keycloak.clients:
+            self._ensure_client(client.client_id, self.client_secrets[client.client_id])
+        group = self._ensure_group()
+        wanted = [u for u in self.config.users if not u.name.startswith(SERVICE_ACCOUNT_PREFIX)]
+        for user in wanted:
+            self._ensure_user(user, group)
+        self._remove_stale_users(group, {user.name for user in wanted})
+        return self.changes
+
+    def _login(self) -> None:
+        response = self.session.post(
+            f"{self.base_url}/realms/master/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": self.admin_user,
+                "password": self.admin_password,
+            },
+            timeout=TIMEOUT,
+        )
+        if response.status_code != 200:
+            raise TestbuildError(
+                "keycloak",
+                f"the admin login was refused (HTTP {response.status_code})",
+                fix="the keycloak-data volume holds another admin: 'testbuild down' and 'up' again",
+            )
+        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        response = self.session.request(method, f"{self.admin}{path}", timeout=TIMEOUT, **kwargs)
+        if response.status_code >= 400 and not (method == "GET" and response.status_code == 404):
+            raise TestbuildError(
+                "keycloak",
+                f"{method} {path or '/'} failed with HTTP {response.status_code}",
+                details=[response.text[:300]],
+            )
+        return response
+
+    def _ensure_realm(self) -> None:
+        lifespan = self.config.keycloak.access_token_lifespan
+        current = self._call("GET", "")
+        if current.status_code == 404:
+            self.session.post(
+                f"{self.base_url}/admin/realms",
+                json={"realm": self.realm, "enabled": True, "accessTokenLifespan": lifespan},
+                timeout=TIMEOUT,
+            ).raise_for_status()
+            self.changes.append(f"created realm {self.realm}")
+        elif current.json().get("accessTokenLifespan") != lifespan:
+            self._call("PUT", "", json={"accessTokenLifespan": lifespan})
+            self.changes.append(f"set accessTokenLifespan={lifespan}")
+
+    def _ensure_client(self, client_id: str, secret: str) -> None:
+        wanted = client_representation(client_id, secret)
+        found = self._call("GET", "/clients", params={"clientId": client_id}).json()
+        if not found:
+            mappers = client_mappers(client_id)
+            self._call("POST", "/clients", json={**wanted, "protocolMappers": mappers})
+            self.changes.append(f"created client {client_id}")
+            return
+        current, uuid = found[0], found[0]["id"]
+        current_secret = self._call("GET", f"/clients/{uuid}/client-secret").json().get("value")
+        if _differs(current, wanted, ignore={"secret"}) or current_secret != secret:
+            self._call("PUT", f"/clients/{uuid}", json={**current, **wanted})
+            self.changes.append(f"updated client {client_id}")
+        self._ensure_mappers(client_id, uuid, current.get("protocolMappers", []))
+
+    def _ensure_mappers(self, client_id: str, uuid: str, existing: list[dict[str, Any]]) -> None:
+        present = {mapper["name"]: mapper for mapper in existing}
+        models = f"/clients/{uuid}/protocol-mappers/models"
+        for expected in client_mappers(client_id):
+            mapper = present.get(expected["name"])
+            if mapper is None:
+                self._call("POST", models, json=expected)
+                self.changes.append(f"added mapper {expected['name']} to {client_id}")
+            elif _differs(mapper, expected) or _differs(mapper["config"], expected["config"]):
+                body = {**mapper, **expected, "config": {**mapper["config"], **expected["config"]}}
+                self._call("PUT", f"{models}/{mapper['id']}", json=body)
+                self.changes.append(f"updated mapper {expected['name']} of {client_id}")
+
+    def _ensure_group(self) -> str:
+        groups = self._call("GET", "/groups", params={"search": MANAGED_GROUP, "exact": "true"})
+        for group in groups.json():
+            if group["name"] == MANAGED_GROUP:
+                return str(group["id"])
+        self._call("POST", "/groups", json={"name": MANAGED_GROUP})
+        self.changes.append(f"created group {MANAGED_GROUP}")
+        return self._ensure_group()
+
+    def _ensure_user(self, user: User, group: str) -> None:
+        wanted = user_representation(user)
+        found = self._call("GET", "/users", params={"username": user.name, "exact": "true"}).json()
+        if not found:
+            credentials = [{"type": "password", "value": user.password, "temporary": False}]
+            self._call("POST", "/users", json={**wanted, "credentials": credentials})
+            uuid = self._call(
+                "GET", "/users", params={"username": user.name, "exact": "true"}
+            ).json()[0]["id"]
+            self._call("PUT", f"/users/{uuid}/groups/{group}")
+            self.changes.append(f"created user {user.name}")
+            return
+        current, uuid = found[0], found[0]["id"]
+        if _differs(current, wanted):
+            self._call("PUT", f"/users/{uuid}", json={**current, **wanted})
+            self.changes.append(f"updated user {user.name}")
+        if not self._password_works(user):
+            self._call(
+                "PUT",
+                f"/users/{uuid}/reset-password",
+                json={"type": "password", "value": user.password, "temporary": False},
+            )
+            self.changes.append(f"set the password of {user.name}")
+        groups = self._call("GET", f"/users/{uuid}/groups").json()
+        if group not in {entry["id"] for entry in groups}:
+            self._call("PUT", f"/users/{uuid}/groups/{group}")
+
+    def _password_works(self, user: User) -> bool:
+        # admin-cli: the public client with direct grants every realm has.
+        token_url = f"{self.base_url}/realms/{self.realm}/protocol/openid-connect/token"
+        form = {"grant_type": "password", "username": user.name, "password": user.password}
+        try:
+            token_request(token_url, "admin-cli", None, form)
+        except TokenRefused:
+            return False
+        return True
+
+    def _remove_stale_users(self, group: str, wanted: set[str]) -> None:
+        members = self._call("GET", f"/groups/{group}/members", params={"max": "1000"}).json()
+        for member in members:
+            if member["username"] not in wanted:
+                self._call("DELETE", f"/users/{member['id']}")
+                self.changes.append(f"removed user {member['username']}")
+
+
+def _differs(
+    current: dict[str, Any], wanted: dict[str, Any], ignore: set[str] = frozenset()
+) -> bool:
+    """True when a key we set has another value (keys Keycloak adds are ignored)."""
+    return any(
+        current.get(key) != value
+        for key, value in wanted.items()
+        if key not in ignore and not isinstance(value, dict)
+    )

@@ -1,0 +1,154 @@
+"""Keycloak issues the tokens FirecREST accepts, seeded from the users file."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+import requests
+from keycloak import KeycloakAdmin
+
+from harness.environment import Environment
+from harness.ssh import LoginNode
+from tests.integration.conftest import keycloak_of
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def endpoints(environment: Environment) -> dict[str, Any]:
+    return keycloak_of(environment).endpoints(environment.context())
+
+
+@pytest.fixture(scope="module")
+def admin(endpoints: dict[str, Any]) -> KeycloakAdmin:
+    return KeycloakAdmin(
+        server_url=endpoints["url"] + "/",
+        username=endpoints["admin"]["user"],
+        password=endpoints["admin"]["password"],
+        realm_name=endpoints["realm"],
+        user_realm_name="master",
+    )
+
+
+def grant(endpoints: dict[str, Any], **form: str) -> requests.Response:
+    client = endpoints["clients"][0]
+    data = {"client_id": client["client_id"], "client_secret": client["secret"], **form}
+    return requests.post(endpoints["token_url"], data=data, timeout=15)
+
+
+def verified(endpoints: dict[str, Any], token: str) -> dict[str, Any]:
+    key = jwt.PyJWKClient(endpoints["jwks_url"]).get_signing_key_from_jwt(token)
+    return jwt.decode(
+        token,
+        key.key,
+        algorithms=["RS256"],
+        issuer=endpoints["issuer"],
+        audience=endpoints["clients"][0]["client_id"],
+    )
+
+
+def test_password_grant_gives_an_rs256_token_for_the_user(endpoints: dict[str, Any]):
+    response = grant(endpoints, grant_type="password", username="test1", password="test11")
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+    claims = verified(endpoints, token)
+    assert claims["preferred_username"] == "test1"
+    assert "clientId" not in claims
+    assert claims["iss"].endswith("/auth/realms/kcrealm")
+
+
+def test_client_credentials_give_the_service_account_with_client_id(endpoints: dict[str, Any]):
+    response = grant(endpoints, grant_type="client_credentials")
+    assert response.status_code == 200, response.text
+    claims = verified(endpoints, response.json()["access_token"])
+    assert claims["preferred_username"] == "service-account-firecrest-sample"
+    assert claims["clientId"] == "firecrest-sample"
+
+
+def test_wrong_password_and_wrong_secret_are_refused(endpoints: dict[str, Any]):
+    wrong_password = grant(endpoints, grant_type="password", username="test1", password="nope")
+    assert wrong_password.status_code == 400
+    assert wrong_password.json()["error"] == "invalid_grant"
+    wrong_secret = requests.post(
+        endpoints["token_url"],
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "firecrest-sample",
+            "client_secret": "x",
+        },
+        timeout=15,
+    )
+    assert wrong_secret.status_code == 401
+
+
+def test_a_token_past_its_expiry_is_rejected_by_the_verifier(
+    endpoints: dict[str, Any], admin: KeycloakAdmin
+):
+    # A short-lived client of its own, so the realm's lifespan stays as configured.
+    client_id = f"expiry-probe-{int(time.time())}"
+    uuid = admin.create_client(
+        {
+            "clientId": client_id,
+            "secret": "expiry-probe-secret",
+            "publicClient": False,
+            "serviceAccountsEnabled": True,
+            "standardFlowEnabled": False,
+            "attributes": {"access.token.lifespan": "2"},
+        }
+    )
+    try:
+        response = requests.post(
+            endpoints["token_url"],
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": "expiry-probe-secret",
+            },
+            timeout=15,
+        )
+        token = response.json()["access_token"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["exp"] - claims["iat"] == 2
+        time.sleep(3)
+        key = jwt.PyJWKClient(endpoints["jwks_url"]).get_signing_key_from_jwt(token)
+        with pytest.raises(jwt.ExpiredSignatureError):
+            jwt.decode(token, key.key, algorithms=["RS256"], options={"verify_aud": False})
+    finally:
+        admin.delete_client(uuid)
+
+
+def test_the_issuer_is_the_same_inside_the_cluster(
+    endpoints: dict[str, Any], login: LoginNode, environment: Environment
+):
+    client = endpoints["clients"][0]
+    form = (
+        f"-d grant_type=client_credentials -d client_id={client['client_id']}"
+        f" -d client_secret={client['secret']}"
+    )
+    internal = endpoints["token_url"].replace(endpoints["url"], "http://keycloak:8080/auth")
+    for url in (endpoints["token_url"], internal):
+        result = login.run("test1", f"curl --silent --fail {form} {url}")
+        assert result.exit_status == 0, (url, result.stderr)
+        token = json.loads(result.stdout)["access_token"]
+        assert verified(endpoints, token)["iss"] == endpoints["issuer"]
+
+
+def test_admin_client_lists_seeded_users_and_client_and_reseeding_changes_nothing(
+    environment: Environment, admin: KeycloakAdmin
+):
+    usernames = {user["username"] for user in admin.get_users()}
+    assert {"test1", "test2", "testuser"} <= usernames
+    [client] = [c for c in admin.get_clients() if c["clientId"] == "firecrest-sample"]
+    assert client["serviceAccountsEnabled"] and not client["publicClient"]
+    service_account = admin.get_client_service_account_user(client["id"])
+    assert service_account["username"] == "service-account-firecrest-sample"
+    before = {user["username"]: user["id"] for user in admin.get_users()}
+
+    keycloak = keycloak_of(environment)
+    assert keycloak.seeder(environment.context()).apply() == []
+    assert {user["username"]: user["id"] for user in admin.get_users()} == before
