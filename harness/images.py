@@ -68,10 +68,17 @@ def base_tag(release: str) -> str:
 class ImageBuilder:
     """Builds (or finds) the images an environment needs."""
 
-    def __init__(self, client: docker.DockerClient, settings: Images, progress: Progress):
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        settings: Images,
+        progress: Progress,
+        use_cache: bool = True,
+    ):
         self.client = client
         self.settings = settings
         self.progress = progress
+        self.use_cache = use_cache  # False: rebuild every layer (benchmarks)
 
     def ensure(self, spec: ImageSpec) -> str:
         """The tag of an up-to-date image for `spec`, building it if needed."""
@@ -79,7 +86,7 @@ class ImageBuilder:
         context = self._context_files(spec)
         inputs = _inputs_hash(context, self.client.images.get(base).id, spec.build_args)
         tag = f"{spec.repository}:{inputs[:12]}"
-        if self._exists(tag):
+        if self.use_cache and self._exists(tag):
             self.progress.detail(f"{tag}: up to date")
         else:
             self._build(spec, context, base, tag, inputs)
@@ -242,6 +249,7 @@ class ImageBuilder:
                 labels={INPUTS_LABEL: inputs},
                 rm=True,
                 forcerm=True,
+                nocache=not self.use_cache,
                 decode=True,
             ):
                 if "error" in chunk:

@@ -8,6 +8,7 @@ are left alone, except users this seeder created (members of the group
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,15 +123,63 @@ class RealmSeeder:
         """Make the realm match the config; returns what had to change."""
         self.changes = []
         self._login()
-        self._ensure_realm()
+        realm = self._call("GET", "")
+        if realm.status_code == 404:
+            self._create_realm()
+            return self.changes
+        self._ensure_lifespan(realm.json())
         for client in self.config.keycloak.clients:
             self._ensure_client(client.client_id, self.client_secrets[client.client_id])
         group = self._ensure_group()
-        wanted = [u for u in self.config.users if not u.name.startswith(SERVICE_ACCOUNT_PREFIX)]
-        for user in wanted:
-            self._ensure_user(user, group)
+        wanted = self._people()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda user: self._ensure_user(user, group), wanted))
         self._remove_stale_users(group, {user.name for user in wanted})
         return self.changes
+
+    def _people(self) -> list[User]:
+        return [u for u in self.config.users if not u.name.startswith(SERVICE_ACCOUNT_PREFIX)]
+
+    def _create_realm(self) -> None:
+        """A new realm with everything in it, in one request (much faster than one
+        request per object on a cold Keycloak)."""
+        clients = [
+            {
+                **client_representation(c.client_id, self.client_secrets[c.client_id]),
+                "protocolMappers": client_mappers(c.client_id),
+            }
+            for c in self.config.keycloak.clients
+        ]
+        service_accounts = [
+            {"username": c.service_account, "enabled": True, "serviceAccountClientId": c.client_id}
+            for c in self.config.keycloak.clients
+        ]
+        people = [
+            {
+                **user_representation(user),
+                "credentials": [{"type": "password", "value": user.password, "temporary": False}],
+                "groups": [f"/{MANAGED_GROUP}"],
+            }
+            for user in self._people()
+        ]
+        realm = {
+            "realm": self.realm,
+            "enabled": True,
+            "accessTokenLifespan": self.config.keycloak.access_token_lifespan,
+            "groups": [{"name": MANAGED_GROUP}],
+            "clients": clients,
+            "users": people + service_accounts,
+        }
+        response = self.session.post(f"{self.base_url}/admin/realms", json=realm, timeout=60)
+        if response.status_code != 201:
+            raise TestbuildError(
+                "keycloak",
+                f"creating realm {self.realm} failed with HTTP {response.status_code}",
+                details=[response.text[:300]],
+            )
+        self.changes.append(
+            f"created realm {self.realm} with {len(people)} users, {len(clients)} clients"
+        )
 
     def _login(self) -> None:
         response = self.session.post(
@@ -161,17 +210,9 @@ class RealmSeeder:
             )
         return response
 
-    def _ensure_realm(self) -> None:
+    def _ensure_lifespan(self, realm: dict[str, Any]) -> None:
         lifespan = self.config.keycloak.access_token_lifespan
-        current = self._call("GET", "")
-        if current.status_code == 404:
-            self.session.post(
-                f"{self.base_url}/admin/realms",
-                json={"realm": self.realm, "enabled": True, "accessTokenLifespan": lifespan},
-                timeout=TIMEOUT,
-            ).raise_for_status()
-            self.changes.append(f"created realm {self.realm}")
-        elif current.json().get("accessTokenLifespan") != lifespan:
+        if realm.get("accessTokenLifespan") != lifespan:
             self._call("PUT", "", json={"accessTokenLifespan": lifespan})
             self.changes.append(f"set accessTokenLifespan={lifespan}")
 
