@@ -8,6 +8,7 @@ tagged with a hash of all its inputs, so an unchanged image is never rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -90,8 +91,18 @@ class ImageBuilder:
             self.progress.detail(f"{tag}: up to date")
         else:
             self._build(spec, context, base, tag, inputs)
+            self._remove_older_builds(spec, keep=tag)
         self.client.images.get(tag).tag(spec.repository, "latest")
         return tag
+
+    def _remove_older_builds(self, spec: ImageSpec, keep: str) -> None:
+        """Older input-hash tags of this image, unless a container still uses them."""
+        for image in self.client.images.list(name=spec.repository):
+            for old in image.tags:
+                if old != keep and INPUTS_LABEL in (image.labels or {}):
+                    # A container (of another environment) still using it keeps it.
+                    with contextlib.suppress(APIError):
+                        self.client.images.remove(old)
 
     def ensure_base(self, release: str) -> str:
         tag = base_tag(release)
