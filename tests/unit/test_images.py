@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
+from harness import images
 from harness.config import Images
 from harness.errors import TestbuildError
 from harness.images import ImageBuilder, ImageSpec, _inputs_hash
@@ -52,3 +54,58 @@ def test_inputs_hash_changes_with_content_mode_and_base_only():
     assert _inputs_hash({"Dockerfile": (b"FROM y\n", 0o644)}, "sha256:base") != same
     assert _inputs_hash({"Dockerfile": (b"FROM x\n", 0o755)}, "sha256:base") != same
     assert _inputs_hash(context, "sha256:other") != same
+
+
+def test_inputs_hash_changes_with_build_args():
+    context = {"Dockerfile": (b"FROM x\n", 0o644)}
+    pinned = _inputs_hash(context, "sha256:base", (("MINIO_VERSION", "v1"),))
+    assert pinned != _inputs_hash(context, "sha256:base")
+    assert pinned != _inputs_hash(context, "sha256:base", (("MINIO_VERSION", "v2"),))
+    assert pinned == _inputs_hash(context, "sha256:base", (("MINIO_VERSION", "v1"),))
+
+
+def test_downloads_are_fetched_once_into_the_cache_and_checked(tmp_path, monkeypatch):
+    payload = b"distribution bytes"
+    served = {
+        "https://repo.example/dist.zip": payload,
+        "https://repo.example/dist.zip.sha1": hashlib.sha1(payload).hexdigest().encode(),
+    }
+    fetched: list[str] = []
+
+    class Response:
+        def __init__(self, url: str) -> None:
+            self.body, self.headers = served[url], {"Content-Length": str(len(served[url]))}
+            fetched.append(url)
+
+        def read(self, size: int = -1) -> bytes:
+            chunk, self.body = (
+                (self.body, b"") if size < 0 else (self.body[:size], self.body[size:])
+            )
+            return chunk
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(images.urllib.request, "urlopen", lambda url, timeout: Response(url))
+    download = images.Download(
+        "https://repo.example/dist.zip", "downloads/dist.zip", "https://repo.example/dist.zip.sha1"
+    )
+    first = builder(Images())._fetch(download)
+    second = builder(Images())._fetch(download)
+    assert first == second == tmp_path / "testbuild" / "downloads" / "dist.zip"
+    assert first.read_bytes() == payload
+    assert fetched == ["https://repo.example/dist.zip.sha1", "https://repo.example/dist.zip"]
+
+    served["https://repo.example/other.zip"] = b"tampered"
+    served["https://repo.example/other.zip.sha1"] = b"0" * 40
+    with pytest.raises(TestbuildError, match="does not match its published SHA-1"):
+        builder(Images())._fetch(
+            images.Download(
+                "https://repo.example/other.zip", "x", "https://repo.example/other.zip.sha1"
+            )
+        )
+    assert not (tmp_path / "testbuild" / "downloads" / "other.zip").exists()
