@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
     logs = commands.add_parser("logs", help="last log lines of a component or node")
     logs.add_argument(
-        "target", metavar="COMPONENT", help="a component (cluster) or node (controller, c1, ...)"
+        "target",
+        metavar="COMPONENT",
+        help="a component (cluster, keycloak, minio) or node (controller, c1, ...)",
     )
     logs.add_argument(
         "-n", "--tail", type=int, default=100, help="lines per container (default 100)"
