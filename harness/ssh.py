@@ -2,19 +2,19 @@
 certificate whose force-command is the command, sent as the SSH command.
 
 The login node's host key is known from the environment's state, so the
-client verifies it instead of trusting whatever answers.
+client verifies it instead of trusting whatever answers. The wire protocol
+is the service stack's own (stack.remote), so tests exercise the same code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import paramiko
 
-from harness.sshca import KeyPair, issue_identity
-
-Protocol = Literal["certificate-as-command", "plain-command"]
+from harness.sshca import KeyPair
+from stack.certificator import issue_identity
+from stack.remote import Protocol, SshTarget, execute
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class LoginNode:
         timeout: float = 120,
     ) -> CommandResult:
         """Run `command` as `user` with a fresh certificate (upstream FirecREST's way)."""
-        identity = issue_identity(self.ca, user, force_command=command)
+        identity = issue_identity(self.ca.private_key(), user, force_command=command)
         sent = identity.certificate if protocol == "certificate-as-command" else command
         return self.run_with_key(user, identity.pkey, sent, stdin, timeout)
 
@@ -53,32 +53,6 @@ class LoginNode:
         timeout: float = 120,
     ) -> CommandResult:
         """Log in with `pkey` (a plain key or one with a certificate) and send `sent`."""
-        with self._connect(user, pkey) as client:
-            channel_in, stdout, stderr = client.exec_command(sent, timeout=timeout)
-            if stdin:
-                channel_in.write(stdin)
-            channel_in.channel.shutdown_write()
-            out = stdout.read().decode(errors="replace")
-            err = stderr.read().decode(errors="replace")
-            return CommandResult(stdout.channel.recv_exit_status(), out, err)
-
-    def _connect(self, user: str, pkey: paramiko.PKey) -> paramiko.SSHClient:
-        client = paramiko.SSHClient()
-        entry = paramiko.hostkeys.HostKeyEntry.from_line(
-            f"[{self.host}]:{self.port} {self.host_key_line}"
-        )
-        assert entry is not None and entry.key is not None
-        client.get_host_keys().add(f"[{self.host}]:{self.port}", entry.key.get_name(), entry.key)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(
-            self.host,
-            port=self.port,
-            username=user,
-            pkey=pkey,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=10,
-            banner_timeout=10,
-            auth_timeout=10,
-        )
-        return client
+        target = SshTarget(self.host, self.port, self.host_key_line)
+        output = execute(target, user, pkey, sent, stdin, timeout)
+        return CommandResult(output.exit_status, output.text, output.stderr)

@@ -1,24 +1,18 @@
 """The environment's SSH keys: user CA, login node host key, per-user static keys.
 
-Certificates are signed in-process (cryptography's SSHCertificateBuilder), so
-the harness needs no ssh-keygen on the host. Every certificate is short-lived
-and may carry a force-command, as FirecREST v1's certificator issues them.
+Keys are stored as OpenSSH files under the environment's state folder;
+certificates are signed by the service stack's certificator
+(stack.certificator), so the harness and the stack sign the same way.
 """
 
 from __future__ import annotations
 
-import datetime
-import io
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-
-CERTIFICATE_LIFETIME = datetime.timedelta(minutes=5)
-CLOCK_SKEW = datetime.timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -59,53 +53,6 @@ class KeyPair:
         self.private_path.touch(mode=0o600)
         self.private_path.write_bytes(private)
         self.public_path.write_text(f"{public.decode()} {comment}\n")
-
-
-def sign_user_certificate(
-    ca: KeyPair,
-    user: str,
-    public_key: ed25519.Ed25519PublicKey,
-    force_command: str | None = None,
-    lifetime: datetime.timedelta = CERTIFICATE_LIFETIME,
-) -> str:
-    """An OpenSSH user certificate line for `user`, valid from now for `lifetime`."""
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        serialization.SSHCertificateBuilder()
-        .public_key(public_key)
-        .serial(secrets.randbits(64))
-        .type(serialization.SSHCertificateType.USER)
-        .key_id(f"testbuild-{user}".encode())
-        .valid_principals([user.encode()])
-        .valid_after(int((now - CLOCK_SKEW).timestamp()))
-        .valid_before(int((now + lifetime).timestamp()))
-    )
-    if force_command is not None:
-        builder = builder.add_critical_option(b"force-command", force_command.encode())
-    certificate = builder.sign(ca.private_key())
-    return certificate.public_bytes().decode()
-
-
-@dataclass(frozen=True)
-class SignedIdentity:
-    """A throw-away key and its certificate, ready for paramiko."""
-
-    pkey: paramiko.Ed25519Key
-    certificate: str
-
-
-def issue_identity(ca: KeyPair, user: str, force_command: str | None = None) -> SignedIdentity:
-    """A fresh key with a CA certificate for `user` (the certificator's job)."""
-    key = ed25519.Ed25519PrivateKey.generate()
-    certificate = sign_user_certificate(ca, user, key.public_key(), force_command)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    pkey = paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
-    pkey.load_certificate(certificate)
-    return SignedIdentity(pkey=pkey, certificate=certificate)
 
 
 def load_paramiko_key(pair: KeyPair) -> paramiko.Ed25519Key:

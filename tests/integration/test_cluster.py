@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 
-import paramiko
 import pytest
 
 from harness.config import User
 from harness.environment import Environment
 from harness.keycloak_realm import TokenRefused
 from harness.ssh import LoginNode
-from harness.sshca import issue_identity, load_paramiko_key
+from harness.sshca import load_paramiko_key
+from stack.certificator import issue_identity
+from stack.remote import LoginRefused
 from tests.integration.conftest import eventually, keycloak_of, minio_of
 
 pytestmark = pytest.mark.integration
@@ -108,10 +109,12 @@ def test_command_outside_the_allow_list_is_refused(login: LoginNode):
 
 
 def test_upstream_protocol_and_a_mismatched_certificate(login: LoginNode):
-    identity = issue_identity(login.ca, "test1", force_command="ID=trace42 timeout 5 id -un")
+    identity = issue_identity(
+        login.ca.private_key(), "test1", force_command="ID=trace42 timeout 5 id -un"
+    )
     ran = login.run_with_key("test1", identity.pkey, identity.certificate)
     assert (ran.exit_status, ran.stdout.strip()) == (0, "test1")
-    other = issue_identity(login.ca, "test1", force_command="cat /etc/passwd")
+    other = issue_identity(login.ca.private_key(), "test1", force_command="cat /etc/passwd")
     refused = login.run_with_key("test1", identity.pkey, other.certificate)
     assert refused.exit_status == 118
     assert "not the one used to log in" in refused.stderr
@@ -133,15 +136,15 @@ def test_a_plain_key_is_refused_in_certificate_mode_even_if_authorized(
     )
     assert controller.exec_run(["bash", "-c", authorize]).exit_code == 0
     try:
-        with pytest.raises(paramiko.AuthenticationException):
+        with pytest.raises(LoginRefused):
             login.run_with_key("test1", load_paramiko_key(pair), "id")
     finally:
         controller.exec_run(["rm", "-rf", "/home/test1/.ssh"])
 
 
 def test_a_certificate_for_another_user_is_refused(login: LoginNode):
-    identity = issue_identity(login.ca, "test2", force_command="id")
-    with pytest.raises(paramiko.AuthenticationException):
+    identity = issue_identity(login.ca.private_key(), "test2", force_command="id")
+    with pytest.raises(LoginRefused):
         login.run_with_key("test1", identity.pkey, identity.certificate)
 
 

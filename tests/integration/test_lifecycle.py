@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from harness.environment import Environment
@@ -13,6 +12,7 @@ from harness.errors import TestbuildError
 from harness.images import ImageBuilder
 from harness.progress import Progress
 from harness.sshca import load_paramiko_key
+from stack.remote import LoginRefused
 from tests.integration.conftest import environment_for, login_node
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def test_static_key_environment_beside_another_then_down_leaves_nothing(
         refused = login.run_with_key("test1", key, "bash")
         assert refused.exit_status == 118
 
-        with pytest.raises(paramiko.AuthenticationException):
+        with pytest.raises(LoginRefused):
             login.run_with_key("test2", key, "id")
     finally:
         removed = static.down()

@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from harness.paths import CLUSTER, IMAGES
-from harness.sshca import KeyPair, sign_user_certificate
+from harness.sshca import KeyPair
+from stack.certificator import sign_user_certificate
 
 WRAPPER = IMAGES / "cluster/files/usr/local/libexec/testbuild-command-wrapper"
 loader = importlib.machinery.SourceFileLoader("command_wrapper", str(WRAPPER))
@@ -85,7 +86,7 @@ def ca(tmp_path: Path) -> KeyPair:
 
 def certificate(ca: KeyPair, command: str | None) -> str:
     key = ed25519.Ed25519PrivateKey.generate()
-    return sign_user_certificate(ca, "test1", key.public_key(), force_command=command)
+    return sign_user_certificate(ca.private_key(), "test1", key.public_key(), force_command=command)
 
 
 def test_certificate_sent_as_command_runs_its_force_command(ca: KeyPair):

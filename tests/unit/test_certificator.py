@@ -6,8 +6,9 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-from harness.sshca import KeyPair, issue_identity
+from harness.sshca import KeyPair
 from harness.state import EnvironmentState
+from stack.certificator import issue_identity
 
 
 def listing(certificate: str) -> str:
@@ -22,7 +23,9 @@ def listing(certificate: str) -> str:
 
 def test_certificate_names_the_user_and_carries_the_force_command(tmp_path: Path):
     ca = KeyPair.load_or_create(tmp_path / "ca", "test CA")
-    identity = issue_identity(ca, "test1", force_command="ID=x timeout 5 ls -a '/home/test1'")
+    identity = issue_identity(
+        ca.private_key(), "test1", force_command="ID=x timeout 5 ls -a '/home/test1'"
+    )
     text = listing(identity.certificate)
     assert "Type: ssh-ed25519-cert-v01@openssh.com user certificate" in text
     assert "Principals: \n                test1" in text
@@ -35,7 +38,7 @@ def test_certificate_names_the_user_and_carries_the_force_command(tmp_path: Path
 
 def test_certificate_is_short_lived(tmp_path: Path):
     ca = KeyPair.load_or_create(tmp_path / "ca", "test CA")
-    text = listing(issue_identity(ca, "test1").certificate)
+    text = listing(issue_identity(ca.private_key(), "test1").certificate)
     valid = next(line for line in text.splitlines() if "Valid:" in line)
     start, end = valid.split("from ")[1].split(" to ")
     lifetime = datetime.fromisoformat(end.strip()) - datetime.fromisoformat(start.strip())

@@ -1,0 +1,57 @@
+"""`python -m stack --config FILE`: serve the configured services on one address."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gunicorn.app.base import BaseApplication
+
+from stack.app import create_app
+from stack.config import ConfigFileError, load
+
+
+class _Server(BaseApplication):
+    def __init__(self, app, options: dict) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self.application
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    parser.add_argument("--config", type=Path, required=True, help="the stack's YAML file")
+    parser.add_argument("--bind", default="0.0.0.0:8000", help="address:port to listen on")
+    parser.add_argument("--threads", type=int, default=32, help="concurrent requests served")
+    args = parser.parse_args(argv)
+    try:
+        config = load(args.config)
+    except ConfigFileError as error:
+        print(f"✗ stack config: {error.path} cannot be used", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    # One process: tasks run in its thread pool, the JWKS cache is shared.
+    options = {
+        "bind": args.bind,
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": args.threads,
+        "timeout": 120,
+        "accesslog": None,
+        "errorlog": "-",
+    }
+    _Server(create_app(config), options).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

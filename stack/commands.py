@@ -1,0 +1,101 @@
+"""Commands on a system as a user, and what their failures mean to a client.
+
+Every command gets a fresh certificate from the certificator (its
+force-command is the command, prefixed with a trace id and a time limit) and
+travels over SSH as the certificate text. Failures are turned into the
+errors and headers FirecREST v1 answers with.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import shlex
+import uuid
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from stack import errors
+from stack.certificator import issue_identity
+from stack.config import System
+from stack.errors import ApiError
+from stack.remote import CommandTimeout, LoginRefused, Output, SshTarget, Unreachable, execute
+
+TIMED_OUT = 124  # `timeout`'s exit status
+REFUSED_BY_WRAPPER = 118
+
+log = logging.getLogger("stack.commands")
+
+
+@dataclass(frozen=True)
+class Shell:
+    """Runs commands on systems for users (the certificator + SSH)."""
+
+    ca: ed25519.Ed25519PrivateKey
+    certificate_lifetime: datetime.timedelta
+    connect_timeout: float
+
+    def run(
+        self,
+        user: str,
+        system: System,
+        command: str,
+        time_limit: int,
+        stdin: bytes = b"",
+        trace: str | None = None,
+    ) -> Output:
+        """Run `command` (already quoted) with `timeout time_limit`; raise on SSH failures."""
+        trace = trace or uuid.uuid4().hex[:16]
+        line = f"ID={trace} timeout {time_limit} {command}"
+        identity = issue_identity(self.ca, user, line, self.certificate_lifetime)
+        target = SshTarget(system.host, system.port, system.host_key, self.connect_timeout)
+        log.info("run on %s as %s: %s", system.name, user, command, extra={"task_id": trace})
+        try:
+            output = execute(
+                target, user, identity.pkey, identity.certificate, stdin, time_limit + 10
+            )
+        except Unreachable as error:
+            raise ApiError(
+                400,
+                f"Machine {system.name} is not available: {error}",
+                errors.MACHINE_NOT_AVAILABLE,
+            ) from error
+        except LoginRefused as error:
+            raise ApiError(400, errors.PERMISSION_DENIED_TEXT, errors.PERMISSION_DENIED) from error
+        except CommandTimeout as error:
+            raise ApiError(
+                400, "Command has finished with timeout signal", errors.TIMEOUT
+            ) from error
+        if output.exit_status == REFUSED_BY_WRAPPER:
+            raise ApiError(
+                400,
+                f"Command execution is not allowed in machine {system.name}: "
+                f"{output.stderr.strip()}",
+                errors.ERROR,
+            )
+        if output.exit_status == TIMED_OUT:
+            raise ApiError(400, "Command has finished with timeout signal", errors.TIMEOUT)
+        return output
+
+
+def failure(output: Output, path: str, default_header: str = errors.ERROR) -> ApiError:
+    """The client error a failed file command stands for (`path`: the path it was given)."""
+    message = output.stderr.strip() or output.text.strip() or f"exit status {output.exit_status}"
+    lowered = message.lower()
+    for needle, header, text in (
+        ("permission denied", errors.PERMISSION_DENIED, errors.PERMISSION_DENIED_TEXT),
+        ("operation not permitted", errors.PERMISSION_DENIED, errors.PERMISSION_DENIED_TEXT),
+        ("not a directory", errors.NOT_A_DIRECTORY, f"{path} is not a directory"),
+        ("is a directory", errors.A_DIRECTORY, f"{path} is a directory"),
+        ("file exists", errors.EXISTS, f"{path} already exists"),
+        ("directory not empty", errors.EXISTS, f"{path} already exists and is not empty"),
+        ("no such file or directory", errors.INVALID_PATH, f"{path} is an invalid path"),
+    ):
+        if needle in lowered:
+            return ApiError(400, text, header, detail=message)
+    return ApiError(400, message, default_header, detail=message)
+
+
+def quote(*words: str) -> str:
+    return " ".join(shlex.quote(word) for word in words)

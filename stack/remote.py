@@ -1,0 +1,122 @@
+"""Running one command on a system over SSH, FirecREST v1's way.
+
+The client logs in with a certificate whose force-command is the command and
+sends the certificate text as the SSH command; the system's command wrapper
+checks the two agree. The system's host key is pinned from configuration.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+import paramiko
+
+Protocol = Literal["certificate-as-command", "plain-command"]
+
+
+class Unreachable(Exception):
+    """The system did not accept an SSH session (down, refused, wrong host key)."""
+
+
+class LoginRefused(Exception):
+    """The system refused the user's credentials (no such user, bad certificate)."""
+
+
+class CommandTimeout(Exception):
+    """The command produced no result within the allowed time."""
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    port: int
+    host_key_line: str  # "ssh-ed25519 AAAA..."
+    connect_timeout: float = 10
+
+
+@dataclass(frozen=True)
+class Output:
+    exit_status: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode(errors="replace")
+
+
+def execute(
+    target: SshTarget,
+    user: str,
+    pkey: paramiko.PKey,
+    sent: str,
+    stdin: bytes = b"",
+    timeout: float = 120,
+) -> Output:
+    """Log in as `user` with `pkey`, send `sent` as the command, collect its output."""
+    client = _connect(target, user, pkey)
+    try:
+        transport = client.get_transport()
+        assert transport is not None
+        channel = transport.open_session(timeout=target.connect_timeout)
+        channel.settimeout(timeout)
+        channel.exec_command(sent)
+        return _collect(channel, stdin)
+    except TimeoutError as error:
+        raise CommandTimeout(f"no answer within {timeout:g} s") from error
+    except paramiko.SSHException as error:
+        raise Unreachable(str(error)) from error
+    finally:
+        client.close()
+
+
+def _collect(channel: paramiko.Channel, stdin: bytes) -> Output:
+    # stderr is drained by a second thread so that a command filling both
+    # streams can never stall on a full window.
+    errors: list[bytes] = []
+    drain = threading.Thread(target=lambda: errors.append(_read_all(channel.recv_stderr)))
+    drain.start()
+    if stdin:
+        channel.sendall(stdin)
+    channel.shutdown_write()
+    out = _read_all(channel.recv)
+    drain.join()
+    return Output(channel.recv_exit_status(), out, b"".join(errors).decode(errors="replace"))
+
+
+def _read_all(receive) -> bytes:
+    chunks = []
+    while chunk := receive(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _connect(target: SshTarget, user: str, pkey: paramiko.PKey) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    address = f"[{target.host}]:{target.port}" if target.port != 22 else target.host
+    entry = paramiko.hostkeys.HostKeyEntry.from_line(f"{address} {target.host_key_line}")
+    if entry is None or entry.key is None:
+        raise Unreachable(f"the configured host key of {target.host} cannot be read")
+    client.get_host_keys().add(address, entry.key.get_name(), entry.key)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(
+            target.host,
+            port=target.port,
+            username=user,
+            pkey=pkey,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=target.connect_timeout,
+            banner_timeout=target.connect_timeout,
+            auth_timeout=target.connect_timeout,
+        )
+    except paramiko.AuthenticationException as error:
+        client.close()
+        raise LoginRefused(f"{user}@{target.host} refused: {error}") from error
+    except (OSError, paramiko.SSHException) as error:
+        client.close()
+        raise Unreachable(f"{target.host}:{target.port}: {error}") from error
+    return client

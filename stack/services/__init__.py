@@ -1,0 +1,39 @@
+"""The microservices, one module each, and how the stack finds them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import Blueprint
+
+from stack.api import Endpoint
+from stack.config import StackConfig
+
+# (available, description) of a service, as /status/services reports it.
+Health = Callable[[], tuple[bool, str]]
+
+
+@dataclass
+class Service:
+    name: str
+    blueprint: Blueprint | None  # None: works inside other services, serves no path
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+
+def all_services() -> dict[str, Service]:
+    from stack.services import certificator, compute, status, tasks, utilities
+
+    found = [
+        certificator.SERVICE,
+        compute.SERVICE,
+        status.SERVICE,
+        tasks.SERVICE,
+        utilities.SERVICE,
+    ]
+    return {service.name: service for service in found}
+
+
+def enabled_services(config: StackConfig) -> list[Service]:
+    known = all_services()
+    return [known[name] for name in config.services if name in known]

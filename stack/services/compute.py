@@ -1,0 +1,466 @@
+"""Compute: Slurm jobs submitted, listed, cancelled and accounted, as tasks.
+
+A request is checked at once (machine, parameters) and answered with a task;
+the Slurm commands run in the background as the caller and their outcome
+becomes the task's data (status 200) or error (status 400).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from stack import errors, slurm
+from stack.api import Call, Endpoint, Param, route
+from stack.commands import quote
+from stack.config import System
+from stack.errors import ApiError
+from stack.services import Service
+from stack.taskstore import ERROR, SUCCESS
+
+blueprint = Blueprint("compute", __name__, url_prefix="/compute")
+SERVICE = Service(name="compute", blueprint=blueprint)
+_route = lambda endpoint: route(blueprint, endpoint, SERVICE.endpoints)  # noqa: E731
+
+JOB_ID = re.compile(r"^\d+(\+\d+|_\d+|_\[\d+-\d+\])?$")
+ACCOUNT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SLURM_TIME = re.compile(r"^[A-Za-z0-9:+\-/T]{1,40}$")
+NAME_LIST_ITEM = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,100}$")
+OUTPUT_TAIL_BYTES = 1000
+
+Outcome = tuple[str, Any]  # (task status, task data)
+
+
+def _endpoint(method: str, path: str, summary: str, success: int, *params: Param) -> Endpoint:
+    return Endpoint(
+        method, f"/compute/{path}", summary, success, "Task creation error", params, tag="Compute"
+    )
+
+
+def _start_task(call: Call, work: Callable[[Runner], Outcome], status: int = 200):
+    """Answer with a new task and run `work` for it in the background."""
+    context = current_app.extensions["stack"]
+    task = context.store.create(call.user, "compute", call.machine.name)
+    runner = Runner(context, call.user, call.machine, task["task_id"])
+    context.runner.submit(task["task_id"], lambda: runner.outcome_of(work))
+    body = {"success": "Task created", "task_id": task["task_id"], "task_url": task["task_url"]}
+    return jsonify(body), status
+
+
+class Runner:
+    """Slurm commands for one task, run as its user on its system."""
+
+    def __init__(self, context: Any, user: str, system: System, task_id: str) -> None:
+        self.context = context
+        self.user = user
+        self.system = system
+        self.task_id = task_id
+
+    def outcome_of(self, work: Callable[[Runner], Outcome]) -> Outcome:
+        try:
+            return work(self)
+        except ApiError as error:
+            return ERROR, error.error
+
+    def run(self, command: str, stdin: bytes = b"") -> tuple[bool, str, str]:
+        """(succeeded, stdout, stderr) of `command`."""
+        output = self.context.shell.run(
+            self.user,
+            self.system,
+            command,
+            self.context.config.limits.compute_timeout,
+            stdin,
+            trace=self.task_id,
+        )
+        return output.exit_status == 0, output.text, output.stderr.strip()
+
+    def jobs_folder(self) -> str:
+        """$HOME-relative folder of this task's job files (commands start in $HOME)."""
+        return posixpath.join(self.context.config.compute.jobs_folder, self.task_id)
+
+
+def _submission_options(call: Call) -> str:
+    options = []
+    account = call.params["account"]
+    if account:
+        if not ACCOUNT.match(account):
+            raise errors.bad_request(f"'account' {account!r} is not a valid account name")
+        options.append(f"--account={quote(account)}")
+    env = call.params["env"]
+    if env:
+        options.append(f"--export={quote(_export_list(env))}")
+    return " ".join(options)
+
+
+def _export_list(text: str) -> str:
+    try:
+        variables = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise errors.bad_request(f"'env' is not valid JSON: {error.msg}") from None
+    if not isinstance(variables, dict):
+        raise errors.bad_request("'env' must be a JSON object of NAME: value")
+    pairs = ["ALL"]
+    for name, value in variables.items():
+        value = str(value)
+        if not ENV_NAME.match(name) or "," in value or "\n" in value:
+            raise errors.bad_request(
+                f"'env' entry {name!r} cannot be passed to Slurm (names: letters, digits, '_';"
+                " values without ',' or newlines)"
+            )
+        pairs.append(f"{name}={value}")
+    return ",".join(pairs)
+
+
+def _submitted(runner: Runner, sbatch: str) -> Outcome:
+    ok, out, err = runner.run(sbatch)
+    jobid = slurm.submitted_job_id(out) if ok else None
+    if jobid is None:
+        return ERROR, err or out or "sbatch printed no job id"
+    return SUCCESS, {"result": "Job submitted", "jobid": int(jobid), **_job_files(runner, jobid)}
+
+
+def _job_files(runner: Runner, jobid: str) -> dict[str, str]:
+    ok, out, _ = runner.run(f"scontrol -o show job {jobid}")
+    record = slurm.parse_records(out)[0] if ok and out.strip() else {}
+    files = {
+        "job_file": record.get("Command", "command-not-found"),
+        "job_file_out": record.get("StdOut", "stdout-file-not-found"),
+        "job_file_err": record.get("StdErr", "stderr-file-not-found"),
+    }
+    files["job_data_out"] = _tail_of(runner, files["job_file_out"])
+    files["job_data_err"] = _tail_of(runner, files["job_file_err"])
+    return files
+
+
+def _tail_of(runner: Runner, path: str) -> str:
+    if not path.startswith("/"):
+        return ""
+    ok, out, _ = runner.run(f"tail -c {OUTPUT_TAIL_BYTES} -- {quote(path)}")
+    return out if ok else ""  # not written yet while the job waits
+
+
+@_route(
+    _endpoint(
+        "POST",
+        "jobs/upload",
+        "Submit Job by uploading a local script",
+        201,
+        Param("file", "file", required=True),
+        Param("account", "form"),
+        Param("env", "form"),
+    )
+)
+def submit_upload(call: Call):
+    script = call.files["file"]
+    name = posixpath.basename((script.filename or "").replace("\\", "/"))
+    if name in ("", ".", ".."):
+        raise errors.bad_request("The batch file has no usable file name")
+    content = script.read()
+    if not content.strip():
+        raise errors.bad_request("The batch file is empty")
+    options = _submission_options(call)
+
+    def work(runner: Runner) -> Outcome:
+        folder = runner.jobs_folder()
+        ok, out, err = runner.run(
+            f"mkdir -p -- {quote(folder)} && cat > {quote(folder + '/' + name)} && echo $HOME",
+            stdin=content,
+        )
+        if not ok:
+            return ERROR, err or "The job folder cannot be written"
+        absolute = posixpath.join(out.strip(), folder)
+        return _submitted(
+            runner,
+            f"sbatch --parsable --chdir={quote(absolute)} {options} -- "
+            f"{quote(posixpath.join(absolute, name))}",
+        )
+
+    return _start_task(call, work, 201)
+
+
+@_route(
+    _endpoint(
+        "POST",
+        "jobs/path",
+        "Submit Job by a given remote script",
+        201,
+        Param("targetPath", "form", required=True),
+        Param("account", "form"),
+        Param("env", "form"),
+    )
+)
+def submit_path(call: Call):
+    script = call.params["targetPath"]
+    if not script.startswith("/"):
+        raise ApiError(
+            400, f"{script} is an invalid path (give an absolute path)", errors.INVALID_PATH
+        )
+    options = _submission_options(call)
+    folder = posixpath.dirname(script) or "/"
+    return _start_task(
+        call,
+        lambda runner: _submitted(
+            runner, f"sbatch --parsable --chdir={quote(folder)} {options} -- {quote(script)}"
+        ),
+        201,
+    )
+
+
+def _job_ids(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    for value in values:
+        if not JOB_ID.match(value):
+            raise errors.bad_request(f"{value} is not a valid job ID")
+    return values
+
+
+def _page(call: Call, rows: list[Any]) -> list[Any]:
+    size, number = call.params["pageSize"], call.params["pageNumber"]
+    if size < 1:
+        raise errors.bad_request("'pageSize' must be at least 1")
+    return rows[size * number : size * (number + 1)]
+
+
+PAGING = (
+    Param("pageSize", "query", "integer", default=25),
+    Param("pageNumber", "query", "integer", default=0),
+)
+
+
+def _squeue(runner: Runner, jobs: list[str] | None, own: bool) -> tuple[bool, list, str]:
+    selection = f" --jobs={quote(','.join(jobs))}" if jobs else ""
+    user = f" --user={quote(runner.user)}" if own else ""
+    ok, out, err = runner.run(
+        f"squeue --noheader --sort=-i --format={quote(slurm.SQUEUE_FORMAT)}{user}{selection}"
+    )
+    return ok, slurm.parse_squeue(out) if ok else [], err
+
+
+def _with_files(runner: Runner, job: dict[str, Any]) -> dict[str, Any]:
+    return {**job, **_job_files(runner, job["jobid"])}
+
+
+@_route(
+    _endpoint(
+        "GET",
+        "jobs",
+        "Retrieves information from all jobs",
+        200,
+        Param("jobs", "query", "list"),
+        Param("userJobs", "query", "boolean", default=True),
+        *PAGING,
+    )
+)
+def list_jobs(call: Call):
+    jobs = _job_ids(call.params["jobs"])
+    _page(call, [])  # check the paging parameters now, not in the task
+
+    def work(runner: Runner) -> Outcome:
+        ok, rows, err = _squeue(runner, jobs, call.params["userJobs"])
+        if not ok:
+            return ERROR, err
+        page = _page(call, rows)
+        return SUCCESS, {str(i): _with_files(runner, job) for i, job in enumerate(page)}
+
+    return _start_task(call, work)
+
+
+@_route(
+    _endpoint(
+        "GET",
+        "jobs/{jobid}",
+        "Retrieves information from a job",
+        200,
+        Param("jobid", "path", required=True),
+    )
+)
+def get_job(call: Call):
+    jobid = _job_ids([call.params["jobid"]])[0]  # type: ignore[index]
+
+    def work(runner: Runner) -> Outcome:
+        ok, rows, err = _squeue(runner, [jobid], own=True)
+        if not ok:
+            return ERROR, err
+        if not rows:
+            return ERROR, f"Job {jobid} is not among the jobs of {runner.user} in the queue"
+        return SUCCESS, {"0": _with_files(runner, rows[0])}
+
+    return _start_task(call, work)
+
+
+@_route(
+    _endpoint("DELETE", "jobs/{jobid}", "Delete Job", 200, Param("jobid", "path", required=True))
+)
+def cancel_job(call: Call):
+    jobid = _job_ids([call.params["jobid"]])[0]  # type: ignore[index]
+
+    def work(runner: Runner) -> Outcome:
+        ok, out, err = runner.run(f"scancel -v {quote(jobid)}")
+        failed = not ok or "error" in err.lower()
+        if failed:
+            return ERROR, err.split("error: ", 1)[-1] if err else "scancel failed"
+        return SUCCESS, out.strip()
+
+    return _start_task(call, work)
+
+
+@_route(
+    _endpoint(
+        "GET",
+        "acct",
+        "Job account information",
+        200,
+        Param("jobs", "query", "list"),
+        Param("starttime", "query"),
+        Param("endtime", "query"),
+        *PAGING,
+    )
+)
+def accounting(call: Call):
+    jobs = _job_ids(call.params["jobs"])
+    _page(call, [])
+    window = ""
+    for name in ("starttime", "endtime"):
+        value = call.params[name]
+        if value:
+            if not SLURM_TIME.match(value):
+                raise errors.bad_request(
+                    f"'{name}' {value!r} is not a Slurm time (YYYY-MM-DD[THH:MM[:SS]])"
+                )
+            window += f" --{name}={quote(value)}"
+    selection = f" --jobs={quote(','.join(jobs))}" if jobs else ""
+
+    def work(runner: Runner) -> Outcome:
+        ok, out, err = runner.run(
+            f"sacct -X --noheader --parsable2 --format={slurm.SACCT_FORMAT}"
+            f" --user={quote(runner.user)}{window}{selection}"
+        )
+        if not ok:
+            return ERROR, err
+        return SUCCESS, _page(call, slurm.parse_sacct(out))
+
+    return _start_task(call, work)
+
+
+def _names(values: list[str] | None, what: str) -> list[str] | None:
+    if values is None:
+        return None
+    for value in values:
+        if not NAME_LIST_ITEM.match(value):
+            raise errors.bad_request(f"{value!r} is not a valid {what} name")
+    return values
+
+
+def _scontrol_listing(
+    kind: str, summary: Callable[[dict], dict], key: str, wanted: list[str] | None, empty_text: str
+) -> Callable[[Runner], Outcome]:
+    def work(runner: Runner) -> Outcome:
+        ok, out, err = runner.run(f"scontrol -a -o show {kind}")
+        if not ok:
+            return ERROR, err
+        if empty_text in out:
+            records = []
+        else:
+            records = [summary(record) for record in slurm.parse_records(out)]
+        if wanted is not None:
+            missing = sorted(set(wanted) - {record[key] for record in records})
+            if missing:
+                return ERROR, f"{kind.capitalize()} not found: {', '.join(missing)}"
+            records = [record for record in records if record[key] in wanted]
+        return SUCCESS, records
+
+    return work
+
+
+@_route(
+    _endpoint(
+        "GET",
+        "nodes",
+        "Retrieves information about all compute nodes",
+        200,
+        Param("nodes", "query", "list"),
+    )
+)
+def nodes(call: Call):
+    wanted = _names(call.params["nodes"], "node")
+    return _start_task(
+        call,
+        _scontrol_listing(
+            "nodes", slurm.node_summary, "NodeName", wanted, "No nodes in the system"
+        ),
+    )
+
+
+@_route(
+    _endpoint(
+        "GET",
+        "nodes/{nodeName}",
+        "Retrieves information about a specific node",
+        200,
+        Param("nodeName", "path", required=True),
+    )
+)
+def node(call: Call):
+    wanted = _names([call.params["nodeName"]], "node")
+    return _start_task(
+        call,
+        _scontrol_listing(
+            "nodes", slurm.node_summary, "NodeName", wanted, "No nodes in the system"
+        ),
+    )
+
+
+@_route(
+    _endpoint(
+        "GET",
+        "partitions",
+        "Retrieves information about all partitions",
+        200,
+        Param("partitions", "query", "list"),
+    )
+)
+def partitions(call: Call):
+    wanted = _names(call.params["partitions"], "partition")
+    return _start_task(
+        call,
+        _scontrol_listing(
+            "partitions",
+            slurm.partition_summary,
+            "PartitionName",
+            wanted,
+            "No partitions in the system",
+        ),
+    )
+
+
+@_route(
+    _endpoint(
+        "GET",
+        "reservations",
+        "Retrieves information about all reservations",
+        200,
+        Param("reservations", "query", "list"),
+        Param("partitions", "query", "list"),
+    )
+)
+def reservations(call: Call):
+    # The API document names the filter `partitions`; clients send `reservations`.
+    wanted = call.params["reservations"] or call.params["partitions"]
+    wanted = _names(wanted, "reservation")
+    return _start_task(
+        call,
+        _scontrol_listing(
+            "reservations",
+            slurm.reservation_summary,
+            "ReservationName",
+            wanted,
+            "No reservations in the system",
+        ),
+    )

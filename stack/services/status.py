@@ -1,0 +1,280 @@
+"""Status: which services and systems answer, the filesystems, the parameters.
+
+Systems are really probed: an SSH server that does not send its banner in
+time makes its system unavailable. Filesystems are probed on the system as
+the caller (stat on each mount path).
+"""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from stack import errors
+from stack.api import Call, Endpoint, Param, route
+from stack.certificator import issue_identity
+from stack.config import SERVICES, System
+from stack.errors import ApiError
+from stack.services import Service
+
+BANNER_TIMEOUT = 5.0
+
+blueprint = Blueprint("status", __name__, url_prefix="/status")
+SERVICE = Service(name="status", blueprint=blueprint)
+_route = lambda endpoint: route(blueprint, endpoint, SERVICE.endpoints)  # noqa: E731
+
+
+def _context():
+    return current_app.extensions["stack"]
+
+
+@_route(
+    Endpoint(
+        "GET",
+        "/status/services",
+        "List of services",
+        200,
+        "Error listing services",
+        machine=False,
+        tag="Status",
+    )
+)
+def services(call: Call):
+    return jsonify(
+        {
+            "description": "List of services with status and description.",
+            "out": [_service_status(name) for name in SERVICES],
+        }
+    )
+
+
+@_route(
+    Endpoint(
+        "GET",
+        "/status/services/{servicename}",
+        "Get service information",
+        200,
+        "Service does not exists",
+        machine=False,
+        tag="Status",
+        params=(Param("servicename", "path", required=True),),
+    )
+)
+def service(call: Call):
+    name = call.params["servicename"]
+    if name not in SERVICES:
+        raise ApiError(
+            404, f"Service {name} does not exist", body={"description": "Service does not exists"}
+        )
+    return jsonify(_service_status(name))
+
+
+@_route(
+    Endpoint(
+        "GET",
+        "/status/systems",
+        "List of systems",
+        200,
+        "Error listing systems",
+        machine=False,
+        tag="Status",
+    )
+)
+def systems(call: Call):
+    configured = _context().config.systems
+    with ThreadPoolExecutor(max_workers=len(configured)) as pool:
+        out = list(pool.map(_system_status, configured))
+    return jsonify({"description": "List of systems with status and description.", "out": out})
+
+
+@_route(
+    Endpoint(
+        "GET",
+        "/status/systems/{machinename}",
+        "Get system information",
+        200,
+        "System does not exists",
+        machine=False,
+        tag="Status",
+        params=(Param("machinename", "path", required=True),),
+    )
+)
+def system(call: Call):
+    found = _context().config.system(call.params["machinename"])
+    if found is None:
+        raise ApiError(
+            404, "System does not exists", body={"description": "System does not exists"}
+        )
+    return jsonify({"description": "System information", "out": _system_status(found)})
+
+
+@_route(
+    Endpoint(
+        "GET",
+        "/status/filesystems",
+        "List of filesystems",
+        200,
+        "Error listing filesystems",
+        machine=False,
+        tag="Status",
+    )
+)
+def filesystems(call: Call):
+    out = {system.name: _filesystems_of(call.user, system) for system in _context().config.systems}
+    return jsonify({"description": "Filesystem information", "out": out})
+
+
+@_route(
+    Endpoint(
+        "GET",
+        "/status/filesystems/{machinename}",
+        "List of filesystems of a system",
+        200,
+        "Error listing filesystems",
+        machine=False,
+        tag="Status",
+        params=(Param("machinename", "path", required=True),),
+    )
+)
+def filesystems_of_system(call: Call):
+    name = call.params["machinename"]
+    found = _context().config.system(name)
+    if found is None:
+        raise ApiError(400, f"Machine {name} does not exist", errors.MACHINE_DOES_NOT_EXIST)
+    return jsonify(
+        {"description": "Filesystem information", "out": _filesystems_of(call.user, found)}
+    )
+
+
+@_route(
+    Endpoint(
+        "GET",
+        "/status/parameters",
+        "List of API parameters",
+        200,
+        "Error listing parameters",
+        machine=False,
+        tag="Status",
+    )
+)
+def parameters(call: Call):
+    config = _context().config
+    filesystems = [
+        {"system": s.name, "mounted": [f.path for f in s.filesystems]} for s in config.systems
+    ]
+    return jsonify(
+        {
+            "description": "Firecrest's parameters",
+            "out": {
+                "utilities": [
+                    _parameter(
+                        "UTILITIES_MAX_FILE_SIZE",
+                        config.limits.utilities_max_file_size_mb,
+                        "MB",
+                        "Largest file the blocking upload, download and view accept",
+                    ),
+                    _parameter(
+                        "UTILITIES_TIMEOUT",
+                        config.limits.utilities_timeout,
+                        "seconds",
+                        "Time limit of a command run by the utilities",
+                    ),
+                ],
+                "compute": [
+                    _parameter(
+                        "COMPUTE_JOBS_FOLDER",
+                        config.compute.jobs_folder,
+                        "",
+                        "Folder under $HOME where submitted job scripts are written",
+                    ),
+                ],
+                "storage": [
+                    _parameter("FILESYSTEMS", filesystems, "", "Filesystems of each system"),
+                ],
+            },
+        }
+    )
+
+
+def _parameter(name: str, value: Any, unit: str, description: str) -> dict[str, Any]:
+    return {"name": name, "value": value, "unit": unit, "description": description}
+
+
+def _service_status(name: str) -> dict[str, Any]:
+    available, description = _service_health(name)
+    return {
+        "service": name,
+        "status": "available" if available else "unavailable",
+        "status_code": 200 if available else 400,
+        "description": description,
+    }
+
+
+def _service_health(name: str) -> tuple[bool, str]:
+    context = _context()
+    if name not in context.config.services:
+        return False, "Not enabled in this stack's configuration"
+    if name == "storage":
+        return False, "Not part of this build yet"
+    if name == "tasks":
+        return (
+            (True, "Task store answers")
+            if context.store.healthy()
+            else (False, "Task store (Redis) does not answer")
+        )
+    if name == "certificator":
+        try:
+            issue_identity(context.shell.ca, "status-probe", "true")
+        except Exception as error:  # any failure to sign means the service is down
+            return False, f"Cannot sign certificates: {error}"
+        return True, "Signs short-lived SSH certificates"
+    return True, "server up & flask running"
+
+
+def _system_status(system: System) -> dict[str, str]:
+    problem = _ssh_banner_problem(system)
+    if problem:
+        return {
+            "system": system.name,
+            "status": "unavailable",
+            "description": f"Error on connection to system: {problem}",
+        }
+    return {"system": system.name, "status": "available", "description": system.description}
+
+
+def _ssh_banner_problem(system: System) -> str | None:
+    try:
+        with socket.create_connection((system.host, system.port), timeout=BANNER_TIMEOUT) as sock:
+            sock.settimeout(BANNER_TIMEOUT)
+            banner = sock.recv(256)
+    except OSError as error:
+        return str(error) or type(error).__name__
+    if not banner.startswith(b"SSH-"):
+        return "no SSH server answers"
+    return None
+
+
+def _filesystems_of(user: str, system: System) -> list[dict[str, Any]]:
+    paths = [fs.path for fs in system.filesystems]
+    reachable: set[str] = set()
+    if paths:
+        try:
+            output = _context().shell.run(
+                user, system, "stat -c %n -- " + " ".join(paths), time_limit=5
+            )
+            reachable = set(output.text.split())
+        except ApiError:
+            reachable = set()
+    return [
+        {
+            "name": fs.name,
+            "path": fs.path,
+            "description": fs.description,
+            "status": "available" if fs.path in reachable else "down",
+            "status_code": 200 if fs.path in reachable else 400,
+        }
+        for fs in system.filesystems
+    ]

@@ -1,0 +1,62 @@
+"""Tasks: a user's asynchronous requests and how they ended."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, current_app, jsonify
+
+from stack.api import Call, Endpoint, Param, route
+from stack.errors import ApiError
+from stack.services import Service
+
+TASK_ID = re.compile(r"^[0-9a-f]{32}$")
+
+blueprint = Blueprint("tasks", __name__, url_prefix="/tasks")
+SERVICE = Service(name="tasks", blueprint=blueprint)
+_route = lambda endpoint: route(blueprint, endpoint, SERVICE.endpoints)  # noqa: E731
+
+
+@_route(
+    Endpoint(
+        "GET",
+        "/tasks",
+        "Returns all tasks (or a subset)",
+        200,
+        "Error listing tasks",
+        machine=False,
+        tag="Tasks",
+        params=(Param("tasks", "query", "list", description="Comma-separated list of task ids"),),
+    )
+)
+def all_tasks(call: Call):
+    wanted = call.params["tasks"]
+    store = current_app.extensions["stack"].store
+    return jsonify({"tasks": store.of_user(call.user, wanted)})
+
+
+@_route(
+    Endpoint(
+        "GET",
+        "/tasks/{taskid}",
+        "Task status information",
+        200,
+        "Task not found",
+        machine=False,
+        tag="Tasks",
+        params=(Param("taskid", "path", required=True),),
+    )
+)
+def one_task(call: Call):
+    task_id = call.params["taskid"]
+    task = None
+    if TASK_ID.match(task_id):
+        task = current_app.extensions["stack"].store.get(call.user, task_id)
+    if task is None:
+        # Another user's task is as unknown as a missing one.
+        raise ApiError(
+            404,
+            f"Task {task_id} does not exist",
+            body={"description": "Task not found", "error": f"Task {task_id} does not exist"},
+        )
+    return jsonify({"task": task})

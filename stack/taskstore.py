@@ -1,0 +1,151 @@
+"""Tasks: the record of every asynchronous request, kept in Redis.
+
+A task belongs to the user who made it; it carries a status code and its
+description as FirecREST v1 defines them, and the data of its result. Tasks
+outlive the API process and expire after the configured time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import redis
+
+QUEUED = "100"
+IN_PROGRESS = "101"
+SUCCESS = "200"
+ERROR = "400"
+
+DESCRIPTIONS = {
+    QUEUED: "Queued",
+    IN_PROGRESS: "In progress",
+    "110": "Waiting for Form URL from Object Storage to be retrieved",
+    "111": "Form URL from Object Storage received",
+    "112": "Object Storage confirms that upload to Object Storage has finished",
+    "113": "Download from Object Storage to server has started",
+    "114": "Download from Object Storage to server has finished",
+    "115": "Download from Object Storage error",
+    "116": "Started upload from filesystem to Object Storage",
+    "117": "Upload from filesystem to Object Storage has finished succesfully",
+    "118": "Upload from filesystem to Object Storage has finished with errors",
+    SUCCESS: "Finished successfully",
+    ERROR: "Finished with errors",
+}
+
+log = logging.getLogger("stack.tasks")
+
+
+def _now() -> str:
+    return datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class TaskStore:
+    def __init__(self, client: redis.Redis, expiry_seconds: int, public_url: str) -> None:
+        self.redis = client
+        self.expiry = expiry_seconds
+        self.public_url = public_url.rstrip("/")
+
+    def create(self, user: str, service: str, system: str | None) -> dict[str, Any]:
+        task_id = uuid.uuid4().hex
+        now = _now()
+        task = {
+            "task_id": task_id,
+            "hash_id": task_id,
+            "user": user,
+            "service": service,
+            "system": system or "",
+            "status": QUEUED,
+            "description": DESCRIPTIONS[QUEUED],
+            "data": {},
+            "created_at": now,
+            "updated_at": now,
+            "last_modify": now,
+            "task_url": f"{self.public_url}/tasks/{task_id}",
+        }
+        pipeline = self.redis.pipeline()
+        pipeline.set(_key(task_id), json.dumps(task), ex=self.expiry)
+        pipeline.zadd(_user_key(user), {task_id: datetime.datetime.now().timestamp()})
+        pipeline.expire(_user_key(user), self.expiry)
+        pipeline.execute()
+        return task
+
+    def update(self, task_id: str, status: str, data: Any = None) -> None:
+        raw = self.redis.get(_key(task_id))
+        if raw is None:
+            return  # expired meanwhile: nobody can ask for it any more
+        task = json.loads(raw)
+        now = _now()
+        task.update(
+            status=status,
+            description=DESCRIPTIONS[status],
+            updated_at=now,
+            last_modify=now,
+        )
+        if data is not None:
+            task["data"] = data
+        self.redis.set(_key(task_id), json.dumps(task), ex=self.expiry)
+        log.info("task %s is %s", task_id, status, extra={"task_id": task_id})
+
+    def get(self, user: str, task_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(_key(task_id))
+        if raw is None:
+            return None
+        task = json.loads(raw)
+        return task if task["user"] == user else None
+
+    def of_user(self, user: str, wanted: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        ids = [task_id.decode() for task_id in self.redis.zrange(_user_key(user), 0, -1)]
+        if wanted is not None:
+            ids = [task_id for task_id in ids if task_id in set(wanted)]
+        if not ids:
+            return {}
+        found = {}
+        gone = []
+        for task_id, raw in zip(ids, self.redis.mget([_key(i) for i in ids]), strict=True):
+            if raw is None:
+                gone.append(task_id)
+            else:
+                found[task_id] = json.loads(raw)
+        if gone:
+            self.redis.zrem(_user_key(user), *gone)
+        return found
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+
+class TaskRunner:
+    """Runs a task's work in a thread pool and records how it ended."""
+
+    def __init__(self, store: TaskStore, workers: int) -> None:
+        self.store = store
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="task")
+
+    def submit(self, task_id: str, work: Callable[[], tuple[str, Any]]) -> None:
+        self.pool.submit(self._run, task_id, work)
+
+    def _run(self, task_id: str, work: Callable[[], tuple[str, Any]]) -> None:
+        self.store.update(task_id, IN_PROGRESS)
+        try:
+            status, data = work()
+        except Exception:
+            log.exception("task %s failed unexpectedly", task_id, extra={"task_id": task_id})
+            status, data = ERROR, "Internal error while running the task; see the API's log"
+        self.store.update(task_id, status, data)
+
+
+def _key(task_id: str) -> str:
+    return f"task:{task_id}"
+
+
+def _user_key(user: str) -> str:
+    return f"user-tasks:{user}"
