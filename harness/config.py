@@ -95,6 +95,15 @@ class Minio(_Strict):
     object_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 7
 
 
+class Firecrest(_Strict):
+    """The FirecREST v1 service stack (stack/) and its task store."""
+
+    port: Port = 8000
+    max_file_size_mb: Annotated[int, Field(ge=1, le=1024)] = 5
+    utilities_timeout: Annotated[int, Field(ge=1, le=600)] = 5
+    task_expiry_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+
+
 class Images(_Strict):
     """How images are made: base OS source and certificates for builds."""
 
@@ -120,6 +129,7 @@ class EnvironmentConfig(_Strict):
     cluster: Cluster = Cluster()
     keycloak: Keycloak = Keycloak()
     minio: Minio = Minio()
+    firecrest: Firecrest = Firecrest()
     images: Images = Images()
     users: Annotated[list[User], Field(min_length=1)] = list(DEFAULT_USERS)
 
@@ -247,6 +257,9 @@ _FIXES = {
     "port": "use a port from 1 to 65535, or 0 for any free port",
     "consolePort": "use a port from 1 to 65535, or 0 for any free port",
     "accessTokenLifespan": "use a number of seconds from 5 to 86400",
+    "maxFileSizeMb": "use a number of megabytes from 1 to 1024",
+    "utilitiesTimeout": "use a number of seconds from 1 to 600",
+    "taskExpirySeconds": "use a number of seconds, at least 60",
 }
 
 

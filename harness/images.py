@@ -26,7 +26,7 @@ from docker.errors import APIError, BuildError, ImageNotFound
 from harness.archive import Files, pack
 from harness.config import Images
 from harness.errors import TestbuildError
-from harness.paths import IMAGES
+from harness.paths import IMAGES, REPOSITORY
 from harness.progress import Progress
 
 REPOSITORY_PREFIX = "testbuild"
@@ -56,6 +56,7 @@ class ImageSpec:
     debian_release: str
     build_args: tuple[tuple[str, str], ...] = ()
     downloads: tuple[Download, ...] = ()
+    sources: tuple[str, ...] = ()  # repository folders copied into the context as src/<folder>
 
     @property
     def repository(self) -> str:
@@ -204,6 +205,8 @@ class ImageBuilder:
         files.setdefault("ca-certificates/.keep", (b"", 0o644))
         for download in spec.downloads:
             files[download.context_path] = (self._fetch(download).read_bytes(), 0o644)
+        for source in spec.sources:
+            files.update(_source_files(source))
         return files
 
     def _fetch(self, download: Download) -> Path:
@@ -276,6 +279,18 @@ class ImageBuilder:
                 details=["last build output:", *tail],
                 fix="read the build output above; behind a TLS proxy check images.caCertificates",
             ) from error
+
+
+def _source_files(folder: str) -> Context:
+    """A folder of this repository (Python sources, no caches) as context files."""
+    root = REPOSITORY / folder
+    if not root.is_dir():
+        raise TestbuildError("images", f"{root} does not exist")
+    return {
+        f"src/{path.relative_to(REPOSITORY).as_posix()}": (path.read_bytes(), 0o644)
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
 
 
 def _inputs_hash(

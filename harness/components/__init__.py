@@ -53,7 +53,17 @@ class Component(Protocol):
 
 def all_components() -> list[Component]:
     from harness.components.cluster import ClusterComponent
+    from harness.components.firecrest import FirecrestComponent
     from harness.components.keycloak import KeycloakComponent
     from harness.components.minio import MinioComponent
+    from harness.components.redis import RedisComponent
 
-    return [ClusterComponent(), KeycloakComponent(), MinioComponent()]
+    # Order matters for readiness: the stack is ready only once the cluster,
+    # Keycloak and Redis are.
+    return [
+        ClusterComponent(),
+        KeycloakComponent(),
+        MinioComponent(),
+        RedisComponent(),
+        FirecrestComponent(),
+    ]

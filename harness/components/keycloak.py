@@ -46,6 +46,10 @@ class KeycloakComponent:
     def base_url(self, context: Context) -> str:
         return f"http://{context.config.bind_address}:{self.port(context)}/auth"
 
+    def internal_base_url(self) -> str:
+        """The direct route inside the environment's network (same issuer in tokens)."""
+        return f"http://{NODE}:{HTTP_PORT}/auth"
+
     def forwards(self, context: Context) -> list[Forward]:
         return [Forward(context.config.bind_address, self.port(context), NODE, HTTP_PORT)]
 

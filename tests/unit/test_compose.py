@@ -29,7 +29,16 @@ def test_compose_follows_the_config(tmp_path: Path):
     document = yaml.safe_load(
         rendered("name: other\ncluster: {computeNodes: 3, sshPort: 2300}\n", tmp_path)
     )
-    assert list(document["services"]) == ["controller", "c1", "c2", "c3", "keycloak", "minio"]
+    assert list(document["services"]) == [
+        "controller",
+        "c1",
+        "c2",
+        "c3",
+        "keycloak",
+        "minio",
+        "redis",
+        "firecrest",
+    ]
     controller = document["services"]["controller"]
     assert controller["ports"] == ["127.0.0.1:2300:22"]
     assert controller["hostname"] == "cluster"

@@ -1,0 +1,58 @@
+"""Redis: the service stack's task store (Debian's redis-server).
+
+Reachable only inside the environment's network (redis:6379); its
+append-only file lives on a volume, so tasks outlive a restart of the API
+and of Redis itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.components import Context
+from harness.images import ImageSpec
+from harness.readiness import Probe
+from harness.runtime import ContainerSpec, Forward
+
+NAME = "redis"
+NODE = "redis"
+PORT = 6379
+URL = f"redis://{NODE}:{PORT}/0"
+
+
+class RedisComponent:
+    name = NAME
+    image = ImageSpec("redis", debian_release="trixie")
+    volumes = ("redis-data",)
+
+    def forwards(self, context: Context) -> list[Forward]:
+        return []
+
+    def containers(self, context: Context) -> list[ContainerSpec]:
+        return [
+            ContainerSpec(
+                component=NAME,
+                node=NODE,
+                image=context.images[self.image.folder],
+                command=[],
+                hostname=NODE,
+                volumes={"redis-data": "/data"},
+            )
+        ]
+
+    def started(self, context: Context) -> list[Probe]:
+        return [Probe(NAME, "Redis answers PING", lambda: self._pong(context))]
+
+    def seed(self, context: Context) -> None:
+        return None  # the stack creates what it stores
+
+    def ready(self, context: Context) -> list[Probe]:
+        return []  # answering PING is all the stack needs
+
+    def endpoints(self, context: Context) -> dict[str, Any]:
+        return {"url": URL, "reachable_from": "the environment's network only"}
+
+    def _pong(self, context: Context) -> str | None:
+        result = context.runtime.container(NODE).exec_run(["redis-cli", "ping"])
+        output = result.output.decode(errors="replace").strip()
+        return None if output == "PONG" else output or f"exit {result.exit_code}"
