@@ -2,10 +2,12 @@
 
 Figures: warm `up` to all-ready (images built, no containers) with the time
 of each stage, `down`, the resident memory of each running container (median
-of --runs runs), and a cold build of each component image with Docker's
-layer cache off and the base image present (--cold-runs runs, default 1: the
-MinIO compile alone takes minutes). Runs in its own environment ('bench',
-free ports), so it never touches the one `make up` made.
+of --runs runs), the service stack's latency under concurrent clients and its
+job turnaround (harness/bench_stack.py, on the last run), and a cold build
+of each component image with Docker's layer cache off and the base image
+present (--cold-runs runs, default 1: the MinIO compile alone takes
+minutes). Runs in its own environment ('bench', free ports), so it never
+touches the one `make up` made.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.bench_stack import report as stack_report
+from harness.bench_stack import stack_figures
 from harness.config import parse
 from harness.environment import Environment
 from harness.images import ImageBuilder
@@ -63,16 +67,19 @@ def run(runs: int, cold_runs: int, compute_nodes: int) -> dict[str, Any]:
         config = parse(
             f"name: bench\nstateDir: {workdir}\n"
             f"cluster: {{sshPort: 0, computeNodes: {compute_nodes}}}\n"
-            "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\n"
+            "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nfirecrest: {port: 0}\n"
         )
         environment = Environment(config, Path(workdir), Progress(quiet=True))
         environment.down()
         ups, stages, downs, memory = [], [], [], []
-        for _ in range(runs):
+        stack: dict[str, Any] = {}
+        for run_index in range(runs):
             environment.progress.durations.clear()
             ups.append(timed(environment.up))
             stages.append(dict(environment.progress.durations))
             memory.append(resident_memory(environment))
+            if run_index == runs - 1:
+                stack = stack_figures(environment)
             downs.append(timed(environment.down))
         cold = [cold_builds(environment) for _ in range(cold_runs)]
     return {
@@ -84,6 +91,7 @@ def run(runs: int, cold_runs: int, compute_nodes: int) -> dict[str, Any]:
         "down_seconds": round(statistics.median(downs), 1),
         "resident_memory_mib": median_of(memory),
         "cold_build_seconds": median_of(cold) if cold else {},
+        "stack": stack,
         "all": {"up": ups, "down": downs, "cold_build": cold},
     }
 
@@ -104,6 +112,8 @@ def report(figures: dict[str, Any]) -> str:
     lines += [f"    {node:<24} {mib:>6.1f} MiB" for node, mib in sorted(memory.items())]
     for image, secs in figures["cold_build_seconds"].items():
         lines.append(f"  cold build {image:<12} {secs:>7.1f} s (no layer cache, base present)")
+    if figures["stack"]:
+        lines += stack_report(figures["stack"])
     return "\n".join(lines)
 
 

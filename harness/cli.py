@@ -137,6 +137,7 @@ def _summary(endpoints: dict[str, Any], durations: dict[str, float], total: floa
     ssh = cluster["ssh"]
     users = ", ".join(f"{u['name']} ({u['password']})" for u in endpoints["users"])
     first = endpoints["users"][0]["name"]
+    firecrest = endpoints["firecrest"]
     lines = [
         "",
         f"Environment '{endpoints['name']}' is ready ({total:.1f}s).",
@@ -148,12 +149,12 @@ def _summary(endpoints: dict[str, Any], durations: dict[str, float], total: floa
         f"  Keycloak: {endpoints['keycloak']['url']} (realm {endpoints['keycloak']['realm']},"
         f" token URL {endpoints['keycloak']['token_url']})",
         f"  MinIO: {endpoints['minio']['url']} (console {endpoints['minio']['console_url']})",
-        f"  FirecREST v1: {endpoints['firecrest']['url']} (machine"
-        f" {endpoints['firecrest']['machine']}, API description {endpoints['firecrest']['openapi']})",
+        f"  FirecREST v1: {firecrest['url']} (machine {firecrest['machine']},"
+        f" API description {firecrest['openapi']})",
         "",
         f"  try:   testbuild ssh {first} -- sinfo",
         f"         export TOKEN=$(testbuild token {first})",
-        f'         curl -H "Authorization: Bearer $TOKEN" {endpoints["firecrest"]["url"]}/status/systems',
+        f'         curl -H "Authorization: Bearer $TOKEN" {firecrest["url"]}/status/systems',
         "  more:  testbuild env (endpoints, credentials)   testbuild down (remove everything)",
         "",
         "  stage times: "

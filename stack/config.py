@@ -76,8 +76,9 @@ class Tasks(_Strict):
 
 
 class Compute(_Strict):
-    jobs_folder: str = "firecrest"  # under $HOME: <jobsFolder>/<task id>/
-    default_partition: str | None = None
+    jobs_folder: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,99}$")] = (
+        "firecrest"
+    )
 
 
 class StackConfig(_Strict):

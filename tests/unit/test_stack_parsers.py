@@ -72,7 +72,10 @@ def test_squeue_rows_allow_a_pipe_in_the_job_name():
 
 
 def test_sacct_rows_carry_the_keys_clients_read():
-    row = "3|part01|test1|COMPLETED|2026-11-29T10:00:00|00:00:02|2026-11-29T10:00:01|1|c1|00:00:01|x|y"
+    row = (
+        "3|part01|test1|COMPLETED|2026-11-29T10:00:00|00:00:02|2026-11-29T10:00:01"
+        "|1|c1|00:00:01|x|y"
+    )
     [job] = slurm.parse_sacct(row)
     assert (job["jobid"], job["state"], job["name"], job["nodes"]) == ("3", "COMPLETED", "x|y", "1")
     assert job["time_left"] == job["termination_time"] == "2026-11-29T10:00:01"
