@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 import shlex
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -50,7 +51,7 @@ class Shell:
         line = f"ID={trace} timeout {time_limit} {command}"
         identity = issue_identity(self.ca, user, line, self.certificate_lifetime)
         target = SshTarget(system.host, system.port, system.host_key, self.connect_timeout)
-        log.info("run on %s as %s: %s", system.name, user, command, extra={"task_id": trace})
+        started = time.monotonic()
         try:
             output = execute(
                 target, user, identity.pkey, identity.certificate, stdin, time_limit + 10
@@ -67,6 +68,17 @@ class Shell:
             raise ApiError(
                 400, "Command has finished with timeout signal", errors.TIMEOUT
             ) from error
+        log.info(
+            "ran on %s as %s: %s",
+            system.name,
+            user,
+            command,
+            extra={
+                "task_id": trace,
+                "exit_status": output.exit_status,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
         if output.exit_status == REFUSED_BY_WRAPPER:
             raise ApiError(
                 400,
