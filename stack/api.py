@@ -20,6 +20,7 @@ from werkzeug.datastructures import FileStorage
 from stack import errors
 from stack.config import System
 from stack.errors import ApiError
+from stack.schemas import ERROR, Schema
 
 Location = Literal["query", "form", "path", "file"]
 Kind = Literal["string", "boolean", "integer", "list"]
@@ -48,6 +49,9 @@ class Endpoint:
     params: tuple[Param, ...] = ()
     machine: bool = True  # needs X-Machine-Name
     tag: str = ""
+    response: Schema | None = None  # the success body's schema; None: no body
+    media: str = "application/json"
+    not_found: bool = False  # answers 404 for an unknown thing it names
 
 
 @dataclass
@@ -166,11 +170,7 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
             "summary": endpoint.summary,
             "tags": [endpoint.tag],
             "parameters": _openapi_parameters(endpoint),
-            "responses": {
-                str(endpoint.success): {"description": "Success"},
-                "400": {"description": endpoint.failure},
-                "401": {"description": "Missing, malformed or expired token"},
-            },
+            "responses": _openapi_responses(endpoint),
         }
         body = _openapi_body(endpoint)
         if body:
@@ -184,6 +184,28 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "paths": paths,
     }
+
+
+def _openapi_responses(endpoint: Endpoint) -> dict[str, Any]:
+    error = {"application/json": {"schema": ERROR}}
+    success: dict[str, Any] = {"description": "Success"}
+    if endpoint.response is not None:
+        success["content"] = {endpoint.media: {"schema": endpoint.response}}
+    responses = {
+        str(endpoint.success): success,
+        "400": {"description": endpoint.failure, "content": error},
+        "401": {
+            "description": "Missing, malformed, forged or expired token",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "503": {"description": "The identity provider cannot be reached", "content": error},
+    }
+    has_path_params = any(param.location == "path" for param in endpoint.params)
+    if endpoint.not_found or has_path_params:  # e.g. a path parameter holding a '/'
+        responses["404"] = {"description": endpoint.failure, "content": error}
+    if any(param.location == "file" for param in endpoint.params):
+        responses["413"] = {"description": "Request body too large", "content": error}
+    return responses
 
 
 def _openapi_parameters(endpoint: Endpoint) -> list[dict[str, Any]]:

@@ -61,4 +61,4 @@ class Unauthorized(ApiError):
 def _header_safe(text: str) -> str:
     """One line of printable ASCII: header values cannot carry more."""
     flat = " ".join(text.split())
-    return flat.encode("ascii", "replace").decode()[:500]
+    return "".join(char if " " <= char <= "~" else "?" for char in flat)[:500]

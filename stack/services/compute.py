@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from stack import errors, slurm
+from stack import errors, schemas, slurm
 from stack.api import Call, Endpoint, Param, route
 from stack.commands import quote
 from stack.config import System
@@ -39,7 +39,14 @@ Outcome = tuple[str, Any]  # (task status, task data)
 
 def _endpoint(method: str, path: str, summary: str, success: int, *params: Param) -> Endpoint:
     return Endpoint(
-        method, f"/compute/{path}", summary, success, "Task creation error", params, tag="Compute"
+        method,
+        f"/compute/{path}",
+        summary,
+        success,
+        "Task creation error",
+        params,
+        tag="Compute",
+        response=schemas.TASK_CREATED,
     )
 
 

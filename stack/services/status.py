@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from stack import errors
+from stack import errors, schemas
 from stack.api import Call, Endpoint, Param, route
 from stack.certificator import issue_identity
 from stack.config import SERVICES, System
@@ -40,6 +40,7 @@ def _context():
         "Error listing services",
         machine=False,
         tag="Status",
+        response=schemas.SERVICES,
     )
 )
 def services(call: Call):
@@ -60,6 +61,8 @@ def services(call: Call):
         "Service does not exists",
         machine=False,
         tag="Status",
+        response=schemas.SERVICE,
+        not_found=True,
         params=(Param("servicename", "path", required=True),),
     )
 )
@@ -81,6 +84,7 @@ def service(call: Call):
         "Error listing systems",
         machine=False,
         tag="Status",
+        response=schemas.SYSTEMS,
     )
 )
 def systems(call: Call):
@@ -99,6 +103,8 @@ def systems(call: Call):
         "System does not exists",
         machine=False,
         tag="Status",
+        response=schemas.ONE_SYSTEM,
+        not_found=True,
         params=(Param("machinename", "path", required=True),),
     )
 )
@@ -120,6 +126,7 @@ def system(call: Call):
         "Error listing filesystems",
         machine=False,
         tag="Status",
+        response=schemas.FILESYSTEMS,
     )
 )
 def filesystems(call: Call):
@@ -136,6 +143,7 @@ def filesystems(call: Call):
         "Error listing filesystems",
         machine=False,
         tag="Status",
+        response=schemas.FILESYSTEMS_OF_SYSTEM,
         params=(Param("machinename", "path", required=True),),
     )
 )
@@ -158,6 +166,7 @@ def filesystems_of_system(call: Call):
         "Error listing parameters",
         machine=False,
         tag="Status",
+        response=schemas.PARAMETERS,
     )
 )
 def parameters(call: Call):

@@ -6,6 +6,7 @@ import re
 
 from flask import Blueprint, current_app, jsonify
 
+from stack import schemas
 from stack.api import Call, Endpoint, Param, route
 from stack.errors import ApiError
 from stack.services import Service
@@ -27,6 +28,7 @@ _route = lambda endpoint: route(blueprint, endpoint, SERVICE.endpoints)  # noqa:
         machine=False,
         tag="Tasks",
         params=(Param("tasks", "query", "list", description="Comma-separated list of task ids"),),
+        response=schemas.TASKS,
     )
 )
 def all_tasks(call: Call):
@@ -44,6 +46,8 @@ def all_tasks(call: Call):
         "Task not found",
         machine=False,
         tag="Tasks",
+        response=schemas.ONE_TASK,
+        not_found=True,
         params=(Param("taskid", "path", required=True),),
     )
 )

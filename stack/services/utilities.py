@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from stack import errors
+from stack import errors, schemas
 from stack.api import Call, Endpoint, Param, route
 from stack.commands import failure, quote
 from stack.errors import ApiError
@@ -30,10 +30,25 @@ ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 
 
 def _endpoint(
-    method: str, name: str, summary: str, success: int, failure_text: str, *params: Param
+    method: str,
+    name: str,
+    summary: str,
+    success: int,
+    failure_text: str,
+    *params: Param,
+    response: schemas.Schema | None = schemas.UTILITIES_TEXT,
+    media: str = "application/json",
 ) -> Endpoint:
     return Endpoint(
-        method, f"/utilities/{name}", summary, success, failure_text, params, tag="Utilities"
+        method,
+        f"/utilities/{name}",
+        summary,
+        success,
+        failure_text,
+        params,
+        tag="Utilities",
+        response=response,
+        media=media,
     )
 
 
@@ -82,6 +97,7 @@ def _max_bytes() -> int:
         Param("numericUid", "query", "boolean", default=False),
         Param("showhidden", "query", "boolean", default=False),
         Param("recursive", "query", "boolean", default=False),
+        response=schemas.LISTING,
     )
 )
 def ls(call: Call):
@@ -311,6 +327,7 @@ STAT_FIELDS = ("mode", "ino", "dev", "nlink", "uid", "gid", "size", "atime", "mt
         "Error on stat operation",
         _path("targetPath"),
         Param("dereference", "query", "boolean", default=False),
+        response=schemas.STAT,
     )
 )
 def stat(call: Call):
@@ -349,6 +366,8 @@ def symlink(call: Call):
         200,
         "Failed to download file",
         _path("sourcePath"),
+        response=schemas.BINARY,
+        media="application/octet-stream",
     )
 )
 def download(call: Call):
@@ -413,6 +432,7 @@ def upload(call: Call):
         204,
         "Failed to delete file",
         _path("targetPath", "form"),
+        response=None,
     )
 )
 def rm(call: Call):
@@ -461,6 +481,7 @@ def view(call: Call):
         200,
         "Failed to return username",
         Param("groups", "query", "boolean", default=False),
+        response=schemas.WHOAMI,
     )
 )
 def whoami(call: Call):

@@ -122,7 +122,7 @@ def test_openapi_describes_the_declarations():
     operation = document["paths"]["/demo/echo"]["get"]
     names = [(p["in"], p["name"], p["required"]) for p in operation["parameters"]]
     assert names[:2] == [("header", "X-Machine-Name", True), ("query", "targetPath", True)]
-    assert set(operation["responses"]) == {"200", "400", "401"}
+    assert set(operation["responses"]) == {"200", "400", "401", "503"}
 
 
 def output(stderr: str, status: int = 1) -> Output:
