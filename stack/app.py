@@ -64,10 +64,12 @@ def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> 
             connect_timeout=config.ssh.connect_timeout,
         ),
         store=store,
-        runner=TaskRunner(store, config.tasks.workers),
+        runner=TaskRunner(store, config.tasks.workers, service="compute"),
         endpoints=[],
     )
     app.extensions["stack"] = context
+    if "compute" in config.services:
+        _fail_interrupted_tasks(context)
     for service in enabled_services(config):
         if service.blueprint is not None:
             app.register_blueprint(service.blueprint)
@@ -76,6 +78,13 @@ def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> 
     _add_error_handlers(app)
     _add_access_log(app)
     return app
+
+
+def _fail_interrupted_tasks(context: StackContext) -> None:
+    try:
+        context.runner.fail_interrupted()
+    except redis.RedisError as error:  # the store is down: /status/services tells
+        log.warning("cannot look for interrupted tasks: %s", error)
 
 
 def _add_documents(app: Flask, context: StackContext) -> None:

@@ -123,24 +123,48 @@ class TaskStore:
             return False
 
 
-class TaskRunner:
-    """Runs a task's work in a thread pool and records how it ended."""
+INTERRUPTED = (
+    "The service restarted while this task was queued or running, so its outcome is unknown"
+    " (a job may have been submitted: check /compute/jobs); make the request again"
+)
 
-    def __init__(self, store: TaskStore, workers: int) -> None:
+
+class TaskRunner:
+    """Runs a task's work in a thread pool and records how it ended.
+
+    Tasks being worked on are kept in a Redis set per service; a runner that
+    starts finds there the tasks its predecessor left unfinished and fails
+    them, so no task stays "in progress" forever after a restart.
+    """
+
+    def __init__(self, store: TaskStore, workers: int, service: str) -> None:
         self.store = store
+        self.active = f"active-tasks:{service}"
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="task")
 
+    def fail_interrupted(self) -> list[str]:
+        interrupted = [task_id.decode() for task_id in self.store.redis.smembers(self.active)]
+        for task_id in interrupted:
+            self.store.update(task_id, ERROR, INTERRUPTED)
+            self.store.redis.srem(self.active, task_id)
+            log.warning("task %s was interrupted by a restart", task_id, extra={"task_id": task_id})
+        return interrupted
+
     def submit(self, task_id: str, work: Callable[[], tuple[str, Any]]) -> None:
+        self.store.redis.sadd(self.active, task_id)
         self.pool.submit(self._run, task_id, work)
 
     def _run(self, task_id: str, work: Callable[[], tuple[str, Any]]) -> None:
-        self.store.update(task_id, IN_PROGRESS)
         try:
+            self.store.update(task_id, IN_PROGRESS)
             status, data = work()
         except Exception:
             log.exception("task %s failed unexpectedly", task_id, extra={"task_id": task_id})
             status, data = ERROR, "Internal error while running the task; see the API's log"
-        self.store.update(task_id, status, data)
+        try:
+            self.store.update(task_id, status, data)
+        finally:
+            self.store.redis.srem(self.active, task_id)
 
 
 def _key(task_id: str) -> str:

@@ -9,6 +9,7 @@ and job submissions, so the other tests' users are untouched.
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -27,7 +28,7 @@ from tests.integration.api import Api
 pytestmark = pytest.mark.integration
 
 FUZZ_USER = "testuser"
-EXAMPLES_PER_OPERATION = 20
+EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 TOKEN_REUSE_SECONDS = 120  # well inside Keycloak's 300 s lifespan
 CHECKS = [
     not_a_server_error,

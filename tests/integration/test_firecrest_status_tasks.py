@@ -103,8 +103,34 @@ def test_tasks_are_private_and_listed(api: Api, environment: Environment):
 def test_tasks_survive_a_restart_of_the_api(api: Api, environment: Environment):
     response = api.get("/compute/partitions")
     finished = api.finished_task(response)
+    restart_api(api, environment)
+    assert api.task(finished["task_id"]) == finished
+
+
+def test_a_task_interrupted_by_a_restart_is_failed_not_left_in_progress(
+    api: Api, environment: Environment
+):
+    controller = container(environment, "controller")
+    controller.exec_run(["pkill", "-STOP", "-x", "sshd"])  # the task's SSH call hangs
+    try:
+        task_id = api.get("/compute/partitions").json()["task_id"]
+        assert api.task(task_id)["status"] in ("100", "101")
+        restart_api(api, environment, crash=True)
+    finally:
+        controller.exec_run(["pkill", "-CONT", "-x", "sshd"])
+    task = api.task(task_id)
+    assert task["status"] == "400"
+    assert "restarted" in task["data"]
+
+
+def restart_api(api: Api, environment: Environment, crash: bool = False) -> None:
+    """Restart the API's container; a crash (SIGKILL) lets no task finish."""
     firecrest = container(environment, "firecrest")
-    firecrest.restart(timeout=10)
+    if crash:
+        firecrest.kill()
+        firecrest.start()
+    else:
+        firecrest.restart(timeout=10)
 
     def answers() -> bool:
         try:
@@ -113,7 +139,6 @@ def test_tasks_survive_a_restart_of_the_api(api: Api, environment: Environment):
             return False
 
     eventually(answers, timeout=30)
-    assert api.task(finished["task_id"]) == finished
 
 
 def test_missing_malformed_and_forged_tokens_are_refused(api: Api):
