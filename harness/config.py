@@ -99,6 +99,9 @@ class Firecrest(_Strict):
     """The FirecREST v1 service stack (stack/) and its task store."""
 
     port: Port = 8000
+    # single: one process serves every service; split: one container per
+    # service behind a gateway container on the port.
+    layout: Literal["single", "split"] = "single"
     max_file_size_mb: Annotated[int, Field(ge=1, le=1024)] = 5
     utilities_timeout: Annotated[int, Field(ge=1, le=600)] = 5
     task_expiry_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
@@ -258,6 +261,7 @@ _FIXES = {
     "consolePort": "use a port from 1 to 65535, or 0 for any free port",
     "accessTokenLifespan": "use a number of seconds from 5 to 86400",
     "maxFileSizeMb": "use a number of megabytes from 1 to 1024",
+    "layout": "use 'single' (one process) or 'split' (a container per service and a gateway)",
     "utilitiesTimeout": "use a number of seconds from 1 to 600",
     "taskExpirySeconds": "use a number of seconds, at least 60",
 }

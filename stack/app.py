@@ -19,6 +19,7 @@ from stack.auth import TokenVerifier
 from stack.certificator import load_ca_key
 from stack.commands import Shell
 from stack.config import StackConfig
+from stack.gateway import add_gateway
 from stack.logs import configure_logging
 from stack.taskstore import TaskRunner, TaskStore
 
@@ -74,7 +75,11 @@ def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> 
         if service.blueprint is not None:
             app.register_blueprint(service.blueprint)
             context.endpoints.extend(service.endpoints)
-    _add_documents(app, context)
+    if config.peers:
+        add_gateway(app, config, API_VERSION)
+    else:
+        _add_openapi(app, context)
+    _add_health(app, context)
     _add_error_handlers(app)
     _add_access_log(app)
     return app
@@ -87,11 +92,13 @@ def _fail_interrupted_tasks(context: StackContext) -> None:
         log.warning("cannot look for interrupted tasks: %s", error)
 
 
-def _add_documents(app: Flask, context: StackContext) -> None:
+def _add_openapi(app: Flask, context: StackContext) -> None:
     @app.get("/openapi.json")
     def openapi_document() -> Response:
         return jsonify(openapi(context.endpoints, API_VERSION))
 
+
+def _add_health(app: Flask, context: StackContext) -> None:
     @app.get("/_health")
     def health() -> Response:
         return jsonify({"status": "up", "tasks": context.store.healthy()})

@@ -85,7 +85,10 @@ class StackConfig(_Strict):
     """Everything the service stack needs to answer requests."""
 
     public_url: str = "http://127.0.0.1:8000"  # where task_url points
-    services: tuple[ServiceName, ...] = SERVICES
+    services: tuple[ServiceName, ...] = SERVICES  # served by this process
+    # Services running in other processes: requests for their paths are
+    # forwarded there (the gateway), and /status/services probes them.
+    peers: dict[ServiceName, Annotated[str, Field(pattern=r"^https?://[^\s/]+$")]] = {}
     systems: Annotated[tuple[System, ...], Field(min_length=1)]
     auth: Auth
     ssh: Ssh

@@ -25,6 +25,16 @@ NAME = "firecrest"
 NODE = "firecrest"
 HTTP_PORT = 8000
 CA_KEY_IN_CONTAINER = "/run/firecrest/user_ca"
+# The split layout: a container per service behind the gateway.
+SPLIT_SERVICES = ("status", "utilities", "compute", "tasks")
+# Served in-process beside a split service: the certificator signs where
+# commands run; storage is reported (as not built yet) by the status service.
+COMPANIONS = {
+    "status": ("certificator", "storage"),
+    "utilities": ("certificator",),
+    "compute": ("certificator",),
+}
+EXPECTED_AVAILABLE = ("certificator", "compute", "status", "tasks", "utilities")
 FILESYSTEMS = (
     {"name": "HOME", "path": "/home", "description": "Users' home directories"},
     {"name": "SCRATCH", "path": "/scratch", "description": "Scratch space shared by all nodes"},
@@ -46,27 +56,55 @@ class FirecrestComponent:
         return []
 
     def containers(self, context: Context) -> list[ContainerSpec]:
-        return [
-            ContainerSpec(
-                component=NAME,
-                node=NODE,
-                image=context.images[self.image.folder],
-                command=[],
-                hostname=NODE,
-                ports=(
-                    PortBinding(
-                        HTTP_PORT, context.config.bind_address, self.port(context), "firecrest.port"
-                    ),
-                ),
-                files={
-                    "stack.yaml": (self.stack_config(context).encode(), 0o644),
-                    "user_ca": (context.state.user_ca.private_path.read_bytes(), 0o600),
-                },
+        if context.config.firecrest.layout == "single":
+            return [self._container(context, NODE, services=None, peers={}, published=True)]
+        peers = {service: f"http://{NODE}-{service}:{HTTP_PORT}" for service in SPLIT_SERVICES}
+        gateway = self._container(context, NODE, services=[], peers=peers, published=True)
+        return [gateway] + [
+            self._container(
+                context,
+                f"{NODE}-{service}",
+                services=[service, *COMPANIONS.get(service, ())],
+                # The status service probes the others where they run.
+                peers={k: v for k, v in peers.items() if k != service}
+                if service == "status"
+                else {},
+                published=False,
             )
+            for service in SPLIT_SERVICES
         ]
 
-    def stack_config(self, context: Context) -> str:
-        """The stack's configuration file for this environment (see stack/config.py)."""
+    def _container(
+        self,
+        context: Context,
+        node: str,
+        services: list[str] | None,
+        peers: dict[str, str],
+        published: bool,
+    ) -> ContainerSpec:
+        port = PortBinding(
+            HTTP_PORT, context.config.bind_address, self.port(context), "firecrest.port"
+        )
+        return ContainerSpec(
+            component=NAME,
+            node=node,
+            image=context.images[self.image.folder],
+            command=[],
+            hostname=node,
+            ports=(port,) if published else (),
+            files={
+                "stack.yaml": (self.stack_config(context, services, peers).encode(), 0o644),
+                "user_ca": (context.state.user_ca.private_path.read_bytes(), 0o600),
+            },
+        )
+
+    def stack_config(
+        self,
+        context: Context,
+        services: list[str] | None = None,
+        peers: dict[str, str] | None = None,
+    ) -> str:
+        """The stack's configuration file of one process (see stack/README.md)."""
         settings = context.config.firecrest
         keycloak = KeycloakComponent()
         realm_path = f"/realms/{context.config.keycloak.realm}"
@@ -94,6 +132,10 @@ class FirecrestComponent:
                 "utilitiesTimeout": settings.utilities_timeout,
             },
         }
+        if services is not None:
+            document["services"] = services
+        if peers:
+            document["peers"] = peers
         return yaml.safe_dump(document, sort_keys=False)
 
     def started(self, context: Context) -> list[Probe]:
@@ -106,11 +148,18 @@ class FirecrestComponent:
         return [
             Probe(
                 NAME,
+                f"GET /status/services reports {', '.join(EXPECTED_AVAILABLE)} available",
+                lambda: self._services_available(context),
+                timeout=30,
+                transient=(OSError, requests.RequestException),
+            ),
+            Probe(
+                NAME,
                 "GET /status/systems with a real token reports the cluster available",
                 lambda: self._cluster_available(context),
                 timeout=30,
                 transient=(OSError, requests.RequestException),
-            )
+            ),
         ]
 
     def endpoints(self, context: Context) -> dict[str, Any]:
@@ -127,7 +176,8 @@ class FirecrestComponent:
             return f"HTTP {response.status_code}"
         return None if response.json().get("tasks") else "the task store does not answer yet"
 
-    def _cluster_available(self, context: Context) -> str | None:
+    def _status(self, context: Context, path: str) -> tuple[list[dict] | None, str | None]:
+        """The `out` of a GET under /status with a real token, or what went wrong."""
         people = [u for u in context.config.users if not u.name.startswith("service-account-")]
         keycloak = KeycloakComponent()
         token = (
@@ -136,11 +186,28 @@ class FirecrestComponent:
             else keycloak.token(context, client=context.config.keycloak.clients[0].client_id)
         )
         response = requests.get(
-            f"{self.url(context)}/status/systems",
+            f"{self.url(context)}/status/{path}",
             headers={"Authorization": f"Bearer {token}"},
             timeout=15,
         )
         if response.status_code != 200:
-            return f"HTTP {response.status_code}: {response.text[:200]}"
-        unavailable = [s for s in response.json()["out"] if s["status"] != "available"]
+            return None, f"HTTP {response.status_code}: {response.text[:200]}"
+        return response.json()["out"], None
+
+    def _cluster_available(self, context: Context) -> str | None:
+        systems, problem = self._status(context, "systems")
+        if systems is None:
+            return problem
+        unavailable = [s for s in systems if s["status"] != "available"]
         return f"unavailable: {unavailable}" if unavailable else None
+
+    def _services_available(self, context: Context) -> str | None:
+        services, problem = self._status(context, "services")
+        if services is None:
+            return problem
+        down = [
+            f"{s['service']} ({s['description']})"
+            for s in services
+            if s["service"] in EXPECTED_AVAILABLE and s["status"] != "available"
+        ]
+        return f"unavailable: {', '.join(down)}" if down else None

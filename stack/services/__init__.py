@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Blueprint
 
 from stack.api import Endpoint
 from stack.config import StackConfig
-
-# (available, description) of a service, as /status/services reports it.
-Health = Callable[[], tuple[bool, str]]
 
 
 @dataclass

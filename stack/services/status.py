@@ -11,6 +11,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import requests
 from flask import Blueprint, current_app, jsonify
 
 from stack import errors, schemas
@@ -21,6 +22,7 @@ from stack.errors import ApiError
 from stack.services import Service
 
 BANNER_TIMEOUT = 5.0
+PEER_TIMEOUT = 5.0
 
 blueprint = Blueprint("status", __name__, url_prefix="/status")
 SERVICE = Service(name="status", blueprint=blueprint)
@@ -223,17 +225,20 @@ def _service_status(name: str) -> dict[str, Any]:
 
 
 def _service_health(name: str) -> tuple[bool, str]:
+    config = _context().config
+    if name in config.services:
+        return _local_health(name)
+    if name in config.peers:
+        return _peer_health(name, config.peers[name])
+    return False, "Not enabled in this stack's configuration"
+
+
+def _local_health(name: str) -> tuple[bool, str]:
     context = _context()
-    if name not in context.config.services:
-        return False, "Not enabled in this stack's configuration"
     if name == "storage":
         return False, "Not part of this build yet"
-    if name == "tasks":
-        return (
-            (True, "Task store answers")
-            if context.store.healthy()
-            else (False, "Task store (Redis) does not answer")
-        )
+    if name == "tasks" and not context.store.healthy():
+        return False, "Task store (Redis) does not answer"
     if name == "certificator":
         try:
             issue_identity(context.shell.ca, "status-probe", "true")
@@ -241,6 +246,18 @@ def _service_health(name: str) -> tuple[bool, str]:
             return False, f"Cannot sign certificates: {error}"
         return True, "Signs short-lived SSH certificates"
     return True, "server up & flask running"
+
+
+def _peer_health(name: str, base: str) -> tuple[bool, str]:
+    try:
+        answer = requests.get(f"{base}/_health", timeout=PEER_TIMEOUT)
+    except requests.RequestException as error:
+        return False, f"Does not answer at {base}: {type(error).__name__}"
+    if answer.status_code != 200:
+        return False, f"Answers HTTP {answer.status_code} at {base}"
+    if name in ("compute", "tasks") and answer.json().get("tasks") is False:
+        return False, "Task store (Redis) does not answer"
+    return True, f"server up at {base}"
 
 
 def _system_status(system: System) -> dict[str, str]:

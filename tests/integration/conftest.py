@@ -18,10 +18,12 @@ from harness.progress import Progress
 from harness.ssh import LoginNode
 
 
-def environment_for(tmp_path: Path, settings: str) -> Environment:
-    """An environment of its own: unique name, a free SSH port, state under tmp_path."""
+def environment_for(tmp_path: Path, settings: str, firecrest: str = "{port: 0}") -> Environment:
+    """An environment of its own: unique name, free ports, state under tmp_path."""
     name = f"it-{uuid.uuid4().hex[:8]}"
-    free_ports = "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nfirecrest: {port: 0}\n"
+    free_ports = (
+        f"keycloak: {{port: 0}}\nminio: {{port: 0, consolePort: 0}}\nfirecrest: {firecrest}\n"
+    )
     config = parse(f"name: {name}\nstateDir: {tmp_path}\n{free_ports}{settings}")
     return Environment(config, tmp_path, Progress())
 
