@@ -9,6 +9,7 @@ FirecREST v1 does. `openapi()` describes the same declarations.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -160,6 +161,14 @@ def _convert(param: Param, raw: str | list[str]) -> Any:
             raise errors.bad_request(f"'{param.name}' must be a whole number, got {raw!r}")
         return int(raw)
     return raw
+
+
+def file_name(upload: FileStorage, what: str) -> str:
+    """The base name an uploaded file is stored under; a 400 when it has none."""
+    name = posixpath.basename((upload.filename or "").replace("\\", "/"))
+    if name in ("", ".", "..") or any(char < " " for char in name):
+        raise errors.bad_request(f"The {what} has no usable file name")
+    return name
 
 
 def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:

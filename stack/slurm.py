@@ -83,25 +83,16 @@ def node_summary(record: dict[str, str]) -> dict[str, Any]:
     }
 
 
+PARTITION_KEYS = ("PartitionName", "State", "TotalCPUs", "TotalNodes", "Default")
+RESERVATION_KEYS = ("ReservationName", "State", "Nodes", "StartTime", "EndTime", "Features")
+
+
 def partition_summary(record: dict[str, str]) -> dict[str, Any]:
-    return {
-        "PartitionName": record.get("PartitionName", ""),
-        "State": record.get("State", ""),
-        "TotalCPUs": record.get("TotalCPUs", ""),
-        "TotalNodes": record.get("TotalNodes", ""),
-        "Default": record.get("Default", ""),
-    }
+    return {key: record.get(key, "") for key in PARTITION_KEYS}
 
 
 def reservation_summary(record: dict[str, str]) -> dict[str, Any]:
-    return {
-        "ReservationName": record.get("ReservationName", ""),
-        "State": record.get("State", ""),
-        "Nodes": record.get("Nodes", ""),
-        "StartTime": record.get("StartTime", ""),
-        "EndTime": record.get("EndTime", ""),
-        "Features": record.get("Features", ""),
-    }
+    return {key: record.get(key, "") for key in RESERVATION_KEYS}
 
 
 def submitted_job_id(text: str) -> str | None:

@@ -11,12 +11,13 @@ import json
 import posixpath
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
 from stack import errors, schemas, slurm
-from stack.api import Call, Endpoint, Param, route
+from stack.api import Call, Endpoint, Param, file_name, route
 from stack.commands import quote
 from stack.config import System
 from stack.errors import ApiError
@@ -165,9 +166,7 @@ def _tail_of(runner: Runner, path: str) -> str:
 )
 def submit_upload(call: Call):
     script = call.files["file"]
-    name = posixpath.basename((script.filename or "").replace("\\", "/"))
-    if name in ("", ".", ".."):
-        raise errors.bad_request("The batch file has no usable file name")
+    name = file_name(script, "batch file")
     content = script.read()
     if not content.strip():
         raise errors.bad_request("The batch file is empty")
@@ -365,25 +364,35 @@ def _names(values: list[str] | None, what: str) -> list[str] | None:
     return values
 
 
-def _scontrol_listing(
-    kind: str, summary: Callable[[dict], dict], key: str, wanted: list[str] | None, empty_text: str
-) -> Callable[[Runner], Outcome]:
-    def work(runner: Runner) -> Outcome:
-        ok, out, err = runner.run(f"scontrol -a -o show {kind}")
-        if not ok:
-            return ERROR, err
-        if empty_text in out:
-            records = []
-        else:
-            records = [summary(record) for record in slurm.parse_records(out)]
-        if wanted is not None:
-            missing = sorted(set(wanted) - {record[key] for record in records})
-            if missing:
-                return ERROR, f"{kind.capitalize()} not found: {', '.join(missing)}"
-            records = [record for record in records if record[key] in wanted]
-        return SUCCESS, records
+@dataclass(frozen=True)
+class Listing:
+    """Records of `scontrol -a -o show <kind>`, summarised and optionally selected."""
 
-    return work
+    kind: str
+    summary: Callable[[dict], dict]
+    key: str  # the summary field that names a record
+
+    def of(self, wanted: list[str] | None) -> Callable[[Runner], Outcome]:
+        def work(runner: Runner) -> Outcome:
+            ok, out, err = runner.run(f"scontrol -a -o show {self.kind}")
+            if not ok:
+                return ERROR, err
+            # With nothing to show, scontrol says "No <kind> in the system".
+            found = [] if "in the system" in out else slurm.parse_records(out)
+            records = [self.summary(record) for record in found]
+            if wanted is None:
+                return SUCCESS, records
+            missing = sorted(set(wanted) - {record[self.key] for record in records})
+            if missing:
+                return ERROR, f"{self.kind.capitalize()} not found: {', '.join(missing)}"
+            return SUCCESS, [record for record in records if record[self.key] in wanted]
+
+        return work
+
+
+NODES = Listing("nodes", slurm.node_summary, "NodeName")
+PARTITIONS = Listing("partitions", slurm.partition_summary, "PartitionName")
+RESERVATIONS = Listing("reservations", slurm.reservation_summary, "ReservationName")
 
 
 @_route(
@@ -396,13 +405,7 @@ def _scontrol_listing(
     )
 )
 def nodes(call: Call):
-    wanted = _names(call.params["nodes"], "node")
-    return _start_task(
-        call,
-        _scontrol_listing(
-            "nodes", slurm.node_summary, "NodeName", wanted, "No nodes in the system"
-        ),
-    )
+    return _start_task(call, NODES.of(_names(call.params["nodes"], "node")))
 
 
 @_route(
@@ -415,13 +418,7 @@ def nodes(call: Call):
     )
 )
 def node(call: Call):
-    wanted = _names([call.params["nodeName"]], "node")
-    return _start_task(
-        call,
-        _scontrol_listing(
-            "nodes", slurm.node_summary, "NodeName", wanted, "No nodes in the system"
-        ),
-    )
+    return _start_task(call, NODES.of(_names([call.params["nodeName"]], "node")))
 
 
 @_route(
@@ -434,17 +431,7 @@ def node(call: Call):
     )
 )
 def partitions(call: Call):
-    wanted = _names(call.params["partitions"], "partition")
-    return _start_task(
-        call,
-        _scontrol_listing(
-            "partitions",
-            slurm.partition_summary,
-            "PartitionName",
-            wanted,
-            "No partitions in the system",
-        ),
-    )
+    return _start_task(call, PARTITIONS.of(_names(call.params["partitions"], "partition")))
 
 
 @_route(
@@ -460,14 +447,4 @@ def partitions(call: Call):
 def reservations(call: Call):
     # The API document names the filter `partitions`; clients send `reservations`.
     wanted = call.params["reservations"] or call.params["partitions"]
-    wanted = _names(wanted, "reservation")
-    return _start_task(
-        call,
-        _scontrol_listing(
-            "reservations",
-            slurm.reservation_summary,
-            "ReservationName",
-            wanted,
-            "No reservations in the system",
-        ),
-    )
+    return _start_task(call, RESERVATIONS.of(_names(wanted, "reservation")))

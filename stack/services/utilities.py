@@ -9,11 +9,12 @@ from __future__ import annotations
 import posixpath
 import re
 from typing import Any
+from urllib.parse import quote as url_quote
 
 from flask import Blueprint, Response, current_app, jsonify
 
 from stack import errors, schemas
-from stack.api import Call, Endpoint, Param, route
+from stack.api import Call, Endpoint, Param, file_name, route
 from stack.commands import failure, quote
 from stack.errors import ApiError
 from stack.listing import LS_FLAGS, parse_listing
@@ -271,6 +272,25 @@ def _piped(call: Call, command: str, target: str) -> Output:
     return output
 
 
+def _part_params(skip: str) -> tuple[Param, ...]:
+    return (
+        _path("targetPath"),
+        Param("bytes", "query"),
+        Param("lines", "query"),
+        Param(skip, "query", "boolean", default=False),
+        Param("grep", "query"),
+    )
+
+
+def _file_part(call: Call, program: str, skip: str, skip_sign: str):
+    """head or tail: by lines or bytes, optionally skipping, optionally filtered."""
+    target = call.params["targetPath"]
+    flag, count = _lines_or_bytes(call)
+    sign = skip_sign if call.params[skip] else ""
+    command = f"{program} {flag} {sign}{count} -- {quote(target)}{_grep_suffix(call)}"
+    return _ok("File content successfully returned", _piped(call, command, target).text)
+
+
 @_route(
     _endpoint(
         "GET",
@@ -278,19 +298,11 @@ def _piped(call: Call, command: str, target: str) -> Output:
         "Prints first part of a file",
         200,
         "Failed to return file content",
-        _path("targetPath"),
-        Param("bytes", "query"),
-        Param("lines", "query"),
-        Param("skip_ending", "query", "boolean", default=False),
-        Param("grep", "query"),
+        *_part_params("skip_ending"),
     )
 )
 def head(call: Call):
-    target = call.params["targetPath"]
-    flag, count = _lines_or_bytes(call)
-    sign = "-" if call.params["skip_ending"] else ""
-    command = f"head {flag} {sign}{count} -- {quote(target)}{_grep_suffix(call)}"
-    return _ok("File content successfully returned", _piped(call, command, target).text)
+    return _file_part(call, "head", "skip_ending", "-")  # all but the last N
 
 
 @_route(
@@ -300,19 +312,11 @@ def head(call: Call):
         "Prints last part of a file",
         200,
         "Failed to return file content",
-        _path("targetPath"),
-        Param("bytes", "query"),
-        Param("lines", "query"),
-        Param("skip_beginning", "query", "boolean", default=False),
-        Param("grep", "query"),
+        *_part_params("skip_beginning"),
     )
 )
 def tail(call: Call):
-    target = call.params["targetPath"]
-    flag, count = _lines_or_bytes(call)
-    sign = "+" if call.params["skip_beginning"] else ""
-    command = f"tail {flag} {sign}{count} -- {quote(target)}{_grep_suffix(call)}"
-    return _ok("File content successfully returned", _piped(call, command, target).text)
+    return _file_part(call, "tail", "skip_beginning", "+")  # from the Nth on
 
 
 STAT_FIELDS = ("mode", "ino", "dev", "nlink", "uid", "gid", "size", "atime", "mtime", "ctime")
@@ -377,8 +381,14 @@ def download(call: Call):
     return Response(
         content,
         mimetype="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": _attachment(name)},
     )
+
+
+def _attachment(name: str) -> str:
+    """A Content-Disposition any client can parse, whatever the file is called."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{url_quote(name, safe='')}"
 
 
 def _read_small_file(call: Call, path: str) -> bytes:
@@ -408,9 +418,7 @@ def _read_small_file(call: Call, path: str) -> bytes:
 )
 def upload(call: Call):
     upload_file = call.files["file"]
-    name = posixpath.basename((upload_file.filename or "").replace("\\", "/"))
-    if name in ("", ".", ".."):
-        raise errors.bad_request("The uploaded file has no usable file name")
+    name = file_name(upload_file, "uploaded file")
     content = upload_file.read(_max_bytes() + 1)
     if len(content) > _max_bytes():
         mb = _settings().config.limits.utilities_max_file_size_mb

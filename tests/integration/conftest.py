@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
+from keycloak import KeycloakAdmin
 
 from harness.components.cluster import ClusterComponent
 from harness.components.keycloak import KeycloakComponent
@@ -59,6 +62,43 @@ def login_node(environment: Environment) -> LoginNode:
 @pytest.fixture(scope="session")
 def login(environment: Environment) -> LoginNode:
     return login_node(environment)
+
+
+@contextmanager
+def short_lived_token(environment: Environment, lifespan: int = 2) -> Iterator[str]:
+    """A real client-credentials token that expires after `lifespan` seconds.
+
+    It comes from a client made for it (removed afterwards), so the realm's
+    own lifespan stays as configured.
+    """
+    endpoints = keycloak_of(environment).endpoints(environment.context())
+    admin = KeycloakAdmin(
+        server_url=endpoints["url"] + "/",
+        username=endpoints["admin"]["user"],
+        password=endpoints["admin"]["password"],
+        realm_name=endpoints["realm"],
+        user_realm_name="master",
+    )
+    client_id = f"short-lived-{uuid.uuid4().hex[:8]}"
+    client = admin.create_client(
+        {
+            "clientId": client_id,
+            "secret": "short-lived-secret",
+            "publicClient": False,
+            "serviceAccountsEnabled": True,
+            "standardFlowEnabled": False,
+            "attributes": {"access.token.lifespan": str(lifespan)},
+        }
+    )
+    try:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": "short-lived-secret",
+        }
+        yield requests.post(endpoints["token_url"], data=form, timeout=15).json()["access_token"]
+    finally:
+        admin.delete_client(client)
 
 
 def eventually(check: Callable[[], object], timeout: float = 60, interval: float = 0.5) -> object:

@@ -153,23 +153,23 @@ def test_up_again_with_a_new_user_seeds_it_without_recreating_nodes(environment:
     newcomer = User(name="newcomer", uid=1500, password="newcomer1", account="extra")
     config = environment.config.model_copy(update={"users": [*environment.config.users, newcomer]})
     updated = Environment(config, environment.state.root.parent.parent, environment.progress)
-    updated.up()
-    assert {c.name: c.id for c in updated.runtime.containers()} == before
+    try:
+        updated.up()
+        assert {c.name: c.id for c in updated.runtime.containers()} == before
 
-    login = updated.component("cluster").login_node(updated.context())  # type: ignore[attr-defined]
-    result = login.run("newcomer", "srun --nodelist=c1 id -u")
-    assert (result.exit_status, result.stdout.strip()) == (0, "1500")
-    controller = updated.runtime.container("controller")
-    rows = controller.exec_run(
-        ["sacctmgr", "-nP", "list", "association", "user=newcomer", "format=account"]
-    )
-    assert rows.output.decode().split() == ["extra"]
-    keycloak = keycloak_of(updated)
-    assert keycloak.token(updated.context(), user="newcomer")
-    assert minio_of(updated).client(updated.context()).bucket_exists("newcomer")
+        login = updated.component("cluster").login_node(updated.context())  # type: ignore[attr-defined]
+        result = login.run("newcomer", "srun --nodelist=c1 id -u")
+        assert (result.exit_status, result.stdout.strip()) == (0, "1500")
+        rows = updated.runtime.container("controller").exec_run(
+            ["sacctmgr", "-nP", "list", "association", "user=newcomer", "format=account"]
+        )
+        assert rows.output.decode().split() == ["extra"]
+        assert keycloak_of(updated).token(updated.context(), user="newcomer")
+        assert minio_of(updated).client(updated.context()).bucket_exists("newcomer")
+    finally:
+        environment.up()  # back to the original users, whatever happened above
 
-    environment.up()  # back to the original users: the newcomer is removed again
-    gone = controller.exec_run(["id", "newcomer"])
+    gone = environment.runtime.container("controller").exec_run(["id", "newcomer"])
     assert gone.exit_code != 0
     with pytest.raises(TokenRefused):
-        keycloak.token(updated.context(), user="newcomer")
+        keycloak_of(updated).token(updated.context(), user="newcomer")

@@ -6,18 +6,15 @@ from __future__ import annotations
 import datetime
 import json
 import time
-import uuid
 
 import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
-from keycloak import KeycloakAdmin
 
-from harness.components.keycloak import KeycloakComponent
 from harness.environment import Environment
 from tests.integration.api import Api
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, short_lived_token
 
 pytestmark = pytest.mark.integration
 
@@ -100,6 +97,13 @@ def test_tasks_are_private_and_listed(api: Api, environment: Environment):
     assert get(api, "/tasks/not-a-task-id").status_code == 404
 
 
+def test_tasks_expire_as_configured(api: Api, environment: Environment):
+    task_id = api.get("/compute/partitions").json()["task_id"]
+    ttl = container(environment, "redis").exec_run(["redis-cli", "ttl", f"task:{task_id}"])
+    configured = environment.config.firecrest.task_expiry_seconds
+    assert configured - 60 < int(ttl.output) <= configured
+
+
 def test_tasks_survive_a_restart_of_the_api(api: Api, environment: Environment):
     response = api.get("/compute/partitions")
     finished = api.finished_task(response)
@@ -165,40 +169,10 @@ def test_missing_malformed_and_forged_tokens_are_refused(api: Api):
 
 
 def test_an_expired_token_is_refused(api: Api, environment: Environment):
-    context = environment.context()
-    endpoints = KeycloakComponent().endpoints(context)
-    admin = KeycloakAdmin(
-        server_url=endpoints["url"] + "/",
-        username=endpoints["admin"]["user"],
-        password=endpoints["admin"]["password"],
-        realm_name=endpoints["realm"],
-        user_realm_name="master",
-    )
-    client_id = f"expiry-{uuid.uuid4().hex[:8]}"
-    client = admin.create_client(
-        {
-            "clientId": client_id,
-            "secret": "expiry-secret",
-            "serviceAccountsEnabled": True,
-            "standardFlowEnabled": False,
-            "attributes": {"access.token.lifespan": "2"},
-        }
-    )
-    try:
-        token = requests.post(
-            endpoints["token_url"],
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": "expiry-secret",
-            },
-            timeout=15,
-        ).json()["access_token"]
+    with short_lived_token(environment, lifespan=2) as token:
         expiry = jwt.decode(token, options={"verify_signature": False})["exp"]
         time.sleep(max(0.0, expiry - datetime.datetime.now().timestamp()) + 1.5)
         expired = requests.get(
             f"{api.url}/status/systems", headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
         assert (expired.status_code, expired.json()) == (401, {"exp": "token expired"})
-    finally:
-        admin.delete_client(client)

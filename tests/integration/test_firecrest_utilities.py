@@ -228,6 +228,22 @@ def test_compress_and_extract_round_trip(api: Api, login: LoginNode, work: str):
     error_header(gone, "X-Not-Found")
 
 
+def test_a_path_through_a_file_is_not_a_directory(api: Api, work: str):
+    through = api.get("/utilities/stat", targetPath=f"{work}/f.txt/inner")
+    assert error_header(through, "X-Not-A-Directory") == f"{work}/f.txt/inner is not a directory"
+
+
+def test_a_command_that_outlives_the_time_limit_times_out(
+    api: Api, environment: Environment, work: str
+):
+    # Reading a FIFO nobody writes to blocks until `timeout` ends it.
+    controller = environment.runtime.container("controller")
+    made = controller.exec_run(["bash", "-c", f"mkfifo {work}/fifo && chown test1 {work}/fifo"])
+    assert made.exit_code == 0, made.output
+    blocked = api.get("/utilities/head", targetPath=f"{work}/fifo")
+    assert error_header(blocked, "X-Timeout") == "Command has finished with timeout signal"
+
+
 def test_machine_header_missing_or_unknown(api: Api):
     missing = api.request("GET", "/utilities/whoami", machine=False)
     error_header(missing, "X-Machine-Does-Not-Exist")

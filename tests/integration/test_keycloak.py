@@ -13,7 +13,7 @@ from keycloak import KeycloakAdmin
 
 from harness.environment import Environment
 from harness.ssh import LoginNode
-from tests.integration.conftest import keycloak_of
+from tests.integration.conftest import keycloak_of, short_lived_token
 
 pytestmark = pytest.mark.integration
 
@@ -87,39 +87,15 @@ def test_wrong_password_and_wrong_secret_are_refused(endpoints: dict[str, Any]):
 
 
 def test_a_token_past_its_expiry_is_rejected_by_the_verifier(
-    endpoints: dict[str, Any], admin: KeycloakAdmin
+    environment: Environment, endpoints: dict[str, Any]
 ):
-    # A short-lived client of its own, so the realm's lifespan stays as configured.
-    client_id = f"expiry-probe-{int(time.time())}"
-    uuid = admin.create_client(
-        {
-            "clientId": client_id,
-            "secret": "expiry-probe-secret",
-            "publicClient": False,
-            "serviceAccountsEnabled": True,
-            "standardFlowEnabled": False,
-            "attributes": {"access.token.lifespan": "2"},
-        }
-    )
-    try:
-        response = requests.post(
-            endpoints["token_url"],
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": "expiry-probe-secret",
-            },
-            timeout=15,
-        )
-        token = response.json()["access_token"]
+    with short_lived_token(environment, lifespan=2) as token:
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["exp"] - claims["iat"] == 2
         time.sleep(3)
         key = jwt.PyJWKClient(endpoints["jwks_url"]).get_signing_key_from_jwt(token)
         with pytest.raises(jwt.ExpiredSignatureError):
             jwt.decode(token, key.key, algorithms=["RS256"], options={"verify_aud": False})
-    finally:
-        admin.delete_client(uuid)
 
 
 def test_the_issuer_is_the_same_inside_the_cluster(
