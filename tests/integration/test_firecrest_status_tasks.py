@@ -65,6 +65,9 @@ def test_a_cluster_whose_sshd_is_stopped_is_unavailable(api: Api, environment: E
         stopped = get(api, "/status/systems/cluster").json()["out"]
         assert stopped["status"] == "unavailable"
         assert stopped["description"].startswith("Error on connection to system")
+        command = api.get("/utilities/whoami")  # waits for the SSH banner, then gives up
+        assert command.status_code == 400
+        assert "X-Machine-Not-Available" in command.headers
     finally:
         controller.exec_run(["pkill", "-CONT", "-x", "sshd"])
     assert get(api, "/status/systems/cluster").json()["out"]["status"] == "available"
