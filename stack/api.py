@@ -53,6 +53,7 @@ class Endpoint:
     response: Schema | None = None  # the success body's schema; None: no body
     media: str = "application/json"
     not_found: bool = False  # answers 404 for an unknown thing it names
+    headers: tuple[str, ...] = ()  # required request headers besides X-Machine-Name
 
 
 @dataclass
@@ -102,6 +103,9 @@ def _prepare(endpoint: Endpoint, path_values: dict[str, str]) -> Call:
     user = current_app.extensions["stack"].verifier.user_of(request.headers.get("Authorization"))
     g.user = user
     system = _system() if endpoint.machine else None
+    for header in endpoint.headers:
+        if not request.headers.get(header, "").strip():
+            raise errors.bad_request(f"header '{header}' is required")
     params: dict[str, Any] = {}
     files: dict[str, FileStorage] = {}
     for param in endpoint.params:
@@ -227,6 +231,10 @@ def _openapi_parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
                 "required": True,
                 "schema": {"type": "string"},
             }
+        )
+    for header in endpoint.headers:
+        found.append(
+            {"in": "header", "name": header, "required": True, "schema": {"type": "string"}}
         )
     for param in endpoint.params:
         if param.location in ("query", "path"):

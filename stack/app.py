@@ -21,6 +21,8 @@ from stack.commands import Shell
 from stack.config import StackConfig
 from stack.gateway import add_gateway
 from stack.logs import configure_logging
+from stack.services.storage import Transfers
+from stack.staging import Staging
 from stack.taskstore import TaskRunner, TaskStore
 
 log = logging.getLogger("stack.http")
@@ -40,6 +42,8 @@ class StackContext:
     store: TaskStore
     runner: TaskRunner
     endpoints: list[Endpoint]
+    staging: Staging | None = None  # with the storage service
+    transfers: Transfers | None = None
 
 
 def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> Flask:
@@ -65,12 +69,18 @@ def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> 
             connect_timeout=config.ssh.connect_timeout,
         ),
         store=store,
-        runner=TaskRunner(store, config.tasks.workers, service="compute"),
+        # Keyed by what the process serves: a restarted process fails what
+        # its predecessor with the same services left running.
+        runner=TaskRunner(store, config.tasks.workers, service=",".join(config.services)),
         endpoints=[],
     )
     app.extensions["stack"] = context
-    if "compute" in config.services:
+    if {"compute", "storage"} & set(config.services):
         _fail_interrupted_tasks(context)
+    if "storage" in config.services and config.storage is not None:
+        context.staging = Staging(config.storage)
+        context.transfers = Transfers(context, context.staging)
+        context.transfers.start()
     for service in enabled_services(config):
         if service.blueprint is not None:
             app.register_blueprint(service.blueprint)

@@ -111,3 +111,33 @@ def failure(output: Output, path: str, default_header: str = errors.ERROR) -> Ap
 
 def quote(*words: str) -> str:
     return " ".join(shlex.quote(word) for word in words)
+
+
+@dataclass(frozen=True)
+class PathState:
+    """What a user can do with a path on a system."""
+
+    kind: str | None  # "directory", "regular file", ...; None: missing or out of reach
+    readable: bool
+    writable: bool
+    denied: bool  # the path could not even be looked at
+
+
+def probe(shell: Shell, user: str, system: System, path: str, time_limit: int) -> PathState:
+    """One command: the path's type, and whether the user may read and write it."""
+    quoted = quote(path)
+    output = shell.run(
+        user,
+        system,
+        f"stat -c %F -- {quoted}; test -r {quoted} && echo readable;"
+        f" test -w {quoted} && echo writable; true",
+        time_limit,
+    )
+    lines = output.text.splitlines()
+    kind = lines[0] if lines and lines[0] not in ("readable", "writable") else None
+    return PathState(
+        kind=kind,
+        readable="readable" in lines,
+        writable="writable" in lines,
+        denied="permission denied" in output.stderr.lower(),
+    )

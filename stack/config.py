@@ -81,6 +81,25 @@ class Compute(_Strict):
     )
 
 
+class Storage(_Strict):
+    """The S3 staging area of large transfers (MinIO in the testbuild)."""
+
+    # Public address: it is in every presigned URL, so clients and the
+    # systems' nodes must reach the object store there.
+    s3_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+$")]
+    # Where the stack itself reaches the store (default: s3Url).
+    s3_internal_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+$")] | None = None
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+    url_expiry_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 7 * 24 * 3600
+    object_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    transfer_timeout: Annotated[int, Field(ge=10, le=24 * 3600)] = 3600  # one move on a system
+    poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0  # checks for arrived uploads
+    xfer_partition: str = "xfer"
+    xfer_time_limit: Annotated[str, Field(pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")] = "2:00:00"
+
+
 class StackConfig(_Strict):
     """Everything the service stack needs to answer requests."""
 
@@ -95,6 +114,7 @@ class StackConfig(_Strict):
     tasks: Tasks
     limits: Limits = Limits()
     compute: Compute = Compute()
+    storage: Storage | None = None  # required when the storage service is served
 
     def system(self, name: str) -> System | None:
         return next((system for system in self.systems if system.name == name), None)

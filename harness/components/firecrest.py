@@ -16,6 +16,10 @@ import yaml
 from harness.components import Context
 from harness.components.cluster import SSH_PORT
 from harness.components.keycloak import KeycloakComponent
+from harness.components.minio import API_PORT as MINIO_PORT
+from harness.components.minio import NODE as MINIO_NODE
+from harness.components.minio import MinioComponent
+from harness.components.minio import credentials as minio_credentials
 from harness.components.redis import URL as REDIS_URL
 from harness.images import ImageSpec
 from harness.readiness import Probe
@@ -26,15 +30,16 @@ NODE = "firecrest"
 HTTP_PORT = 8000
 CA_KEY_IN_CONTAINER = "/run/firecrest/user_ca"
 # The split layout: a container per service behind the gateway.
-SPLIT_SERVICES = ("status", "utilities", "compute", "tasks")
+SPLIT_SERVICES = ("status", "utilities", "compute", "storage", "tasks")
 # Served in-process beside a split service: the certificator signs where
-# commands run; storage is reported (as not built yet) by the status service.
+# commands run (and the status service checks that it can).
 COMPANIONS = {
-    "status": ("certificator", "storage"),
+    "status": ("certificator",),
     "utilities": ("certificator",),
     "compute": ("certificator",),
+    "storage": ("certificator",),
 }
-EXPECTED_AVAILABLE = ("certificator", "compute", "status", "tasks", "utilities")
+EXPECTED_AVAILABLE = ("certificator", "compute", "status", "storage", "tasks", "utilities")
 FILESYSTEMS = (
     {"name": "HOME", "path": "/home", "description": "Users' home directories"},
     {"name": "SCRATCH", "path": "/scratch", "description": "Scratch space shared by all nodes"},
@@ -131,12 +136,25 @@ class FirecrestComponent:
                 "utilitiesMaxFileSizeMb": settings.max_file_size_mb,
                 "utilitiesTimeout": settings.utilities_timeout,
             },
+            "storage": self._storage(context),
         }
         if services is not None:
             document["services"] = services
         if peers:
             document["peers"] = peers
         return yaml.safe_dump(document, sort_keys=False)
+
+    def _storage(self, context: Context) -> dict[str, Any]:
+        """MinIO as the staging area: presigned URLs carry its public address."""
+        minio = MinioComponent()
+        access_key, secret_key = minio_credentials(context)
+        return {
+            "s3Url": minio.endpoints(context)["url"],
+            "s3InternalUrl": f"http://{MINIO_NODE}:{MINIO_PORT}",
+            "accessKey": access_key,
+            "secretKey": secret_key,
+            "objectExpiryDays": context.config.minio.object_expiry_days,
+        }
 
     def started(self, context: Context) -> list[Probe]:
         return [Probe(NAME, "the API answers /_health", lambda: self._healthy(context), timeout=30)]

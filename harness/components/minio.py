@@ -13,15 +13,14 @@ from typing import Any
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import ENABLED, Filter
 from minio.error import S3Error
-from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from harness.components import Context
 from harness.errors import TestbuildError
 from harness.images import ImageSpec
 from harness.readiness import Probe
 from harness.runtime import ContainerSpec, Forward, PortBinding
+from stack.staging import bucket_of, ensure_bucket
 
 NAME = "minio"
 NODE = "minio"
@@ -80,17 +79,9 @@ class MinioComponent:
 
     def seed(self, context: Context) -> None:
         client = self.client(context)
-        rule = Rule(
-            ENABLED,
-            rule_filter=Filter(prefix=""),
-            rule_id="testbuild-expiry",
-            expiration=Expiration(days=context.config.minio.object_expiry_days),
-        )
         try:
             for bucket in self.buckets(context):
-                if not client.bucket_exists(bucket):
-                    client.make_bucket(bucket)
-                client.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
+                ensure_bucket(client, bucket, context.config.minio.object_expiry_days)
         except S3Error as error:
             raise TestbuildError(NAME, f"seeding buckets failed: {error}") from error
 
@@ -122,7 +113,7 @@ class MinioComponent:
         )
 
     def buckets(self, context: Context) -> list[str]:
-        return [user.name for user in context.config.users]
+        return [bucket_of(user.name) for user in context.config.users]
 
     def _healthy(self, context: Context) -> str | None:
         url = f"http://{context.config.bind_address}:{self.port(context)}/minio/health/ready"

@@ -18,12 +18,13 @@ class Service:
 
 
 def all_services() -> dict[str, Service]:
-    from stack.services import certificator, compute, status, tasks, utilities
+    from stack.services import certificator, compute, status, storage, tasks, utilities
 
     found = [
         certificator.SERVICE,
         compute.SERVICE,
         status.SERVICE,
+        storage.SERVICE,
         tasks.SERVICE,
         utilities.SERVICE,
     ]
@@ -31,5 +32,10 @@ def all_services() -> dict[str, Service]:
 
 
 def enabled_services(config: StackConfig) -> list[Service]:
+    """The services this process serves; storage needs its staging area configured."""
     known = all_services()
-    return [known[name] for name in config.services if name in known]
+    return [
+        known[name]
+        for name in config.services
+        if name in known and (name != "storage" or config.storage is not None)
+    ]

@@ -14,13 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint
 
 from stack import errors, schemas, slurm
 from stack.api import Call, Endpoint, Param, file_name, route
 from stack.commands import quote
-from stack.config import System
 from stack.errors import ApiError
+from stack.jobs import (
+    Outcome,
+    Runner,
+    account_option,
+    job_files,
+    start_task,
+    submit_script,
+    submitted,
+)
 from stack.services import Service
 from stack.taskstore import ERROR, SUCCESS
 
@@ -29,13 +37,9 @@ SERVICE = Service(name="compute", blueprint=blueprint)
 _route = lambda endpoint: route(blueprint, endpoint, SERVICE.endpoints)  # noqa: E731
 
 JOB_ID = re.compile(r"^\d+(\+\d+|_\d+|_\[\d+-\d+\])?$")
-ACCOUNT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLURM_TIME = re.compile(r"^[A-Za-z0-9:+\-/T]{1,40}$")
 NAME_LIST_ITEM = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,100}$")
-OUTPUT_TAIL_BYTES = 1000
-
-Outcome = tuple[str, Any]  # (task status, task data)
 
 
 def _endpoint(method: str, path: str, summary: str, success: int, *params: Param) -> Endpoint:
@@ -51,59 +55,13 @@ def _endpoint(method: str, path: str, summary: str, success: int, *params: Param
     )
 
 
-def _start_task(call: Call, work: Callable[[Runner], Outcome], status: int = 200):
-    """Answer with a new task and run `work` for it in the background."""
-    context = current_app.extensions["stack"]
-    task = context.store.create(call.user, "compute", call.machine.name)
-    runner = Runner(context, call.user, call.machine, task["task_id"])
-    context.runner.submit(task["task_id"], lambda: runner.outcome_of(work))
-    body = {"success": "Task created", "task_id": task["task_id"], "task_url": task["task_url"]}
-    return jsonify(body), status
-
-
-class Runner:
-    """Slurm commands for one task, run as its user on its system."""
-
-    def __init__(self, context: Any, user: str, system: System, task_id: str) -> None:
-        self.context = context
-        self.user = user
-        self.system = system
-        self.task_id = task_id
-
-    def outcome_of(self, work: Callable[[Runner], Outcome]) -> Outcome:
-        try:
-            return work(self)
-        except ApiError as error:
-            return ERROR, error.error
-
-    def run(self, command: str, stdin: bytes = b"") -> tuple[bool, str, str]:
-        """(succeeded, stdout, stderr) of `command`."""
-        output = self.context.shell.run(
-            self.user,
-            self.system,
-            command,
-            self.context.config.limits.compute_timeout,
-            stdin,
-            trace=self.task_id,
-        )
-        return output.exit_status == 0, output.text, output.stderr.strip()
-
-    def jobs_folder(self) -> str:
-        """$HOME-relative folder of this task's job files (commands start in $HOME)."""
-        return posixpath.join(self.context.config.compute.jobs_folder, self.task_id)
-
-
 def _submission_options(call: Call) -> str:
     options = []
-    account = call.params["account"]
-    if account:
-        if not ACCOUNT.match(account):
-            raise errors.bad_request(f"'account' {account!r} is not a valid account name")
-        options.append(f"--account={quote(account)}")
+    options.append(account_option(call.params["account"]))
     env = call.params["env"]
     if env:
         options.append(f"--export={quote(_export_list(env))}")
-    return " ".join(options)
+    return " ".join(option for option in options if option)
 
 
 def _export_list(text: str) -> str:
@@ -125,34 +83,6 @@ def _export_list(text: str) -> str:
     return ",".join(pairs)
 
 
-def _submitted(runner: Runner, sbatch: str) -> Outcome:
-    ok, out, err = runner.run(sbatch)
-    jobid = slurm.submitted_job_id(out) if ok else None
-    if jobid is None:
-        return ERROR, err or out or "sbatch printed no job id"
-    return SUCCESS, {"result": "Job submitted", "jobid": int(jobid), **_job_files(runner, jobid)}
-
-
-def _job_files(runner: Runner, jobid: str) -> dict[str, str]:
-    ok, out, _ = runner.run(f"scontrol -o show job {jobid}")
-    record = slurm.parse_records(out)[0] if ok and out.strip() else {}
-    files = {
-        "job_file": record.get("Command", "command-not-found"),
-        "job_file_out": record.get("StdOut", "stdout-file-not-found"),
-        "job_file_err": record.get("StdErr", "stderr-file-not-found"),
-    }
-    files["job_data_out"] = _tail_of(runner, files["job_file_out"])
-    files["job_data_err"] = _tail_of(runner, files["job_file_err"])
-    return files
-
-
-def _tail_of(runner: Runner, path: str) -> str:
-    if not path.startswith("/"):
-        return ""
-    ok, out, _ = runner.run(f"tail -c {OUTPUT_TAIL_BYTES} -- {quote(path)}")
-    return out if ok else ""  # not written yet while the job waits
-
-
 @_route(
     _endpoint(
         "POST",
@@ -171,23 +101,12 @@ def submit_upload(call: Call):
     if not content.strip():
         raise errors.bad_request("The batch file is empty")
     options = _submission_options(call)
-
-    def work(runner: Runner) -> Outcome:
-        folder = runner.jobs_folder()
-        ok, out, err = runner.run(
-            f"mkdir -p -- {quote(folder)} && cat > {quote(folder + '/' + name)} && echo $HOME",
-            stdin=content,
-        )
-        if not ok:
-            return ERROR, err or "The job folder cannot be written"
-        absolute = posixpath.join(out.strip(), folder)
-        return _submitted(
-            runner,
-            f"sbatch --parsable --chdir={quote(absolute)} {options} -- "
-            f"{quote(posixpath.join(absolute, name))}",
-        )
-
-    return _start_task(call, work, 201)
+    return start_task(
+        call,
+        "compute",
+        lambda runner: submit_script(runner, name, content, options),
+        201,
+    )
 
 
 @_route(
@@ -209,9 +128,10 @@ def submit_path(call: Call):
         )
     options = _submission_options(call)
     folder = posixpath.dirname(script) or "/"
-    return _start_task(
+    return start_task(
         call,
-        lambda runner: _submitted(
+        "compute",
+        lambda runner: submitted(
             runner, f"sbatch --parsable --chdir={quote(folder)} {options} -- {quote(script)}"
         ),
         201,
@@ -250,7 +170,7 @@ def _squeue(runner: Runner, jobs: list[str] | None, own: bool) -> tuple[bool, li
 
 
 def _with_files(runner: Runner, job: dict[str, Any]) -> dict[str, Any]:
-    return {**job, **_job_files(runner, job["jobid"])}
+    return {**job, **job_files(runner, job["jobid"])}
 
 
 @_route(
@@ -275,7 +195,7 @@ def list_jobs(call: Call):
         page = _page(call, rows)
         return SUCCESS, {str(i): _with_files(runner, job) for i, job in enumerate(page)}
 
-    return _start_task(call, work)
+    return start_task(call, "compute", work)
 
 
 @_route(
@@ -298,7 +218,7 @@ def get_job(call: Call):
             return ERROR, f"Job {jobid} is not among the jobs of {runner.user} in the queue"
         return SUCCESS, {"0": _with_files(runner, rows[0])}
 
-    return _start_task(call, work)
+    return start_task(call, "compute", work)
 
 
 @_route(
@@ -314,7 +234,7 @@ def cancel_job(call: Call):
             return ERROR, err.split("error: ", 1)[-1] if err else "scancel failed"
         return SUCCESS, out.strip()
 
-    return _start_task(call, work)
+    return start_task(call, "compute", work)
 
 
 @_route(
@@ -352,7 +272,7 @@ def accounting(call: Call):
             return ERROR, err
         return SUCCESS, _page(call, slurm.parse_sacct(out))
 
-    return _start_task(call, work)
+    return start_task(call, "compute", work)
 
 
 def _names(values: list[str] | None, what: str) -> list[str] | None:
@@ -405,7 +325,7 @@ RESERVATIONS = Listing("reservations", slurm.reservation_summary, "ReservationNa
     )
 )
 def nodes(call: Call):
-    return _start_task(call, NODES.of(_names(call.params["nodes"], "node")))
+    return start_task(call, "compute", NODES.of(_names(call.params["nodes"], "node")))
 
 
 @_route(
@@ -418,7 +338,7 @@ def nodes(call: Call):
     )
 )
 def node(call: Call):
-    return _start_task(call, NODES.of(_names([call.params["nodeName"]], "node")))
+    return start_task(call, "compute", NODES.of(_names([call.params["nodeName"]], "node")))
 
 
 @_route(
@@ -431,7 +351,9 @@ def node(call: Call):
     )
 )
 def partitions(call: Call):
-    return _start_task(call, PARTITIONS.of(_names(call.params["partitions"], "partition")))
+    return start_task(
+        call, "compute", PARTITIONS.of(_names(call.params["partitions"], "partition"))
+    )
 
 
 @_route(
@@ -447,4 +369,4 @@ def partitions(call: Call):
 def reservations(call: Call):
     # The API document names the filter `partitions`; clients send `reservations`.
     wanted = call.params["reservations"] or call.params["partitions"]
-    return _start_task(call, RESERVATIONS.of(_names(wanted, "reservation")))
+    return start_task(call, "compute", RESERVATIONS.of(_names(wanted, "reservation")))

@@ -236,7 +236,11 @@ def _service_health(name: str) -> tuple[bool, str]:
 def _local_health(name: str) -> tuple[bool, str]:
     context = _context()
     if name == "storage":
-        return False, "Not part of this build yet"
+        if context.staging is None:
+            return False, "No staging area configured ('storage' in the configuration)"
+        if not context.staging.healthy():
+            return False, "The staging area (S3) does not answer"
+        return True, "server up & flask running"
     if name == "tasks" and not context.store.healthy():
         return False, "Task store (Redis) does not answer"
     if name == "certificator":

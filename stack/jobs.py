@@ -1,0 +1,119 @@
+"""Slurm work done as a task: the runner of a task's commands, and job
+submission (script written under $HOME/<jobsFolder>/<task id>/, sbatch, the
+job's files). Shared by compute and storage's internal transfers."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, jsonify
+
+from stack import errors, slurm
+from stack.api import Call
+from stack.commands import quote
+from stack.config import System
+from stack.errors import ApiError
+from stack.taskstore import ERROR, SUCCESS
+
+ACCOUNT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+OUTPUT_TAIL_BYTES = 1000
+
+Outcome = tuple[str, Any]  # (task status, task data)
+
+
+class Runner:
+    """Commands for one task, run as its user on its system."""
+
+    def __init__(self, context: Any, user: str, system: System, task_id: str) -> None:
+        self.context = context
+        self.user = user
+        self.system = system
+        self.task_id = task_id
+
+    def outcome_of(self, work: Callable[[Runner], Outcome]) -> Outcome:
+        try:
+            return work(self)
+        except ApiError as error:
+            return ERROR, error.error
+
+    def run(self, command: str, stdin: bytes = b"", time_limit: int | None = None):
+        """(succeeded, stdout, stderr) of `command`."""
+        output = self.context.shell.run(
+            self.user,
+            self.system,
+            command,
+            time_limit or self.context.config.limits.compute_timeout,
+            stdin,
+            trace=self.task_id,
+        )
+        return output.exit_status == 0, output.text, output.stderr.strip()
+
+    def jobs_folder(self) -> str:
+        """$HOME-relative folder of this task's job files (commands start in $HOME)."""
+        return posixpath.join(self.context.config.compute.jobs_folder, self.task_id)
+
+
+def start_task(call: Call, service: str, work: Callable[[Runner], Outcome], status: int = 200):
+    """Answer with a new task and run `work` for it in the background."""
+    context = current_app.extensions["stack"]
+    task = context.store.create(call.user, service, call.machine.name)
+    runner = Runner(context, call.user, call.machine, task["task_id"])
+    context.runner.submit(task["task_id"], lambda: runner.outcome_of(work))
+    body = {"success": "Task created", "task_id": task["task_id"], "task_url": task["task_url"]}
+    return jsonify(body), status
+
+
+def account_option(account: str | None) -> str:
+    if not account:
+        return ""
+    if not ACCOUNT.match(account):
+        raise errors.bad_request(f"'account' {account!r} is not a valid account name")
+    return f"--account={quote(account)}"
+
+
+def submit_script(runner: Runner, name: str, content: bytes, options: str) -> Outcome:
+    """Write the script into the task's job folder and submit it from there."""
+    folder = runner.jobs_folder()
+    ok, out, err = runner.run(
+        f"mkdir -p -- {quote(folder)} && cat > {quote(folder + '/' + name)} && echo $HOME",
+        stdin=content,
+    )
+    if not ok:
+        return ERROR, err or "The job folder cannot be written"
+    absolute = posixpath.join(out.strip(), folder)
+    return submitted(
+        runner,
+        f"sbatch --parsable --chdir={quote(absolute)} {options} -- "
+        f"{quote(posixpath.join(absolute, name))}",
+    )
+
+
+def submitted(runner: Runner, sbatch: str) -> Outcome:
+    ok, out, err = runner.run(sbatch)
+    jobid = slurm.submitted_job_id(out) if ok else None
+    if jobid is None:
+        return ERROR, err or out or "sbatch printed no job id"
+    return SUCCESS, {"result": "Job submitted", "jobid": int(jobid), **job_files(runner, jobid)}
+
+
+def job_files(runner: Runner, jobid: str) -> dict[str, str]:
+    ok, out, _ = runner.run(f"scontrol -o show job {jobid}")
+    record = slurm.parse_records(out)[0] if ok and out.strip() else {}
+    files = {
+        "job_file": record.get("Command", "command-not-found"),
+        "job_file_out": record.get("StdOut", "stdout-file-not-found"),
+        "job_file_err": record.get("StdErr", "stderr-file-not-found"),
+    }
+    files["job_data_out"] = _tail_of(runner, files["job_file_out"])
+    files["job_data_err"] = _tail_of(runner, files["job_file_err"])
+    return files
+
+
+def _tail_of(runner: Runner, path: str) -> str:
+    if not path.startswith("/"):
+        return ""
+    ok, out, _ = runner.run(f"tail -c {OUTPUT_TAIL_BYTES} -- {quote(path)}")
+    return out if ok else ""  # not written yet while the job waits
