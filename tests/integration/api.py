@@ -37,10 +37,16 @@ class Api:
             headers["X-Machine-Name"] = self.machine
         return headers
 
-    def request(self, method: str, path: str, machine: bool = True, **kwargs: Any):
-        return requests.request(
-            method, f"{self.url}{path}", headers=self.headers(machine), timeout=60, **kwargs
-        )
+    def request(
+        self,
+        method: str,
+        path: str,
+        machine: bool = True,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ):
+        sent = {**self.headers(machine), **(headers or {})}
+        return requests.request(method, f"{self.url}{path}", headers=sent, timeout=60, **kwargs)
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.request("GET", path, params=params)

@@ -39,7 +39,7 @@ def test_each_service_runs_in_its_container_behind_one_address(split: Environmen
     services = {
         s["service"]: s for s in api.request("GET", "/status/services", machine=False).json()["out"]
     }
-    for name in ("compute", "tasks", "utilities"):
+    for name in ("compute", "storage", "tasks", "utilities"):
         assert services[name]["status"] == "available"
         assert f"firecrest-{name}:8000" in services[name]["description"]
     assert api.get("/utilities/whoami").json()["output"] == "test1"
@@ -48,7 +48,7 @@ def test_each_service_runs_in_its_container_behind_one_address(split: Environmen
     )
     assert job["result"] == "Job submitted"
     document = requests.get(f"{api.url}/openapi.json", timeout=10).json()
-    assert sum(len(methods) for methods in document["paths"].values()) == 38
+    assert sum(len(methods) for methods in document["paths"].values()) == 47
 
 
 def test_a_stopped_service_is_reported_down_and_its_paths_answer_503(split: Environment):
