@@ -21,14 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.bench_stack import container_rss_mib, stack_figures
 from harness.bench_stack import report as stack_report
-from harness.bench_stack import stack_figures
 from harness.config import parse
 from harness.environment import Environment
 from harness.images import ImageBuilder
 from harness.progress import Progress
-
-MIB = 1024 * 1024
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -38,14 +36,11 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def resident_memory(environment: Environment) -> dict[str, float]:
-    """RSS in MiB per node (cgroup memory usage without the page cache)."""
-    usage = {}
-    for container in environment.runtime.containers():
-        memory = container.stats(stream=False)["memory_stats"]
-        details = memory.get("stats", {})
-        rss = details.get("rss", details.get("anon", memory.get("usage", 0)))
-        usage[container.labels["org.testbuild.node"]] = round(rss / MIB, 1)
-    return usage
+    """RSS in MiB per node."""
+    return {
+        container.labels["org.testbuild.node"]: container_rss_mib(container)
+        for container in environment.runtime.containers()
+    }
 
 
 def cold_builds(environment: Environment) -> dict[str, float]:
@@ -62,7 +57,7 @@ def median_of(samples: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(statistics.median(s[key] for s in samples), 1) for key in samples[0]}
 
 
-def run(runs: int, cold_runs: int, compute_nodes: int) -> dict[str, Any]:
+def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as workdir:
         config = parse(
             f"name: bench\nstateDir: {workdir}\n"
@@ -79,7 +74,7 @@ def run(runs: int, cold_runs: int, compute_nodes: int) -> dict[str, Any]:
             stages.append(dict(environment.progress.durations))
             memory.append(resident_memory(environment))
             if run_index == runs - 1:
-                stack = stack_figures(environment)
+                stack = stack_figures(environment, transfer_mb)
             downs.append(timed(environment.down))
         cold = [cold_builds(environment) for _ in range(cold_runs)]
     return {
@@ -124,9 +119,17 @@ def main(argv: list[str] | None = None) -> int:
         "--cold-runs", type=int, default=1, help="cold builds per image (default 1; 0 skips)"
     )
     parser.add_argument("--compute-nodes", type=int, default=2, help="default 2")
+    parser.add_argument(
+        "--transfer-mb",
+        type=int,
+        default=1024,
+        help="file size for the storage transfer figures (default 1024; 0 skips)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     arguments = parser.parse_args(argv)
-    figures = run(arguments.runs, arguments.cold_runs, arguments.compute_nodes)
+    figures = run(
+        arguments.runs, arguments.cold_runs, arguments.compute_nodes, arguments.transfer_mb
+    )
     print(report(figures))
     if arguments.json:
         arguments.json.parent.mkdir(parents=True, exist_ok=True)

@@ -4,10 +4,13 @@ time goes (certificate signing, SSH round trip)."""
 
 from __future__ import annotations
 
+import os
 import statistics
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -15,15 +18,18 @@ import requests
 from harness.components.cluster import ClusterComponent
 from harness.components.firecrest import FirecrestComponent
 from harness.components.keycloak import KeycloakComponent
+from harness.components.minio import MinioComponent
 from harness.environment import Environment
 from stack.certificator import issue_identity
+from stack.staging import bucket_of
 
 CLIENTS = 20
 REQUESTS_PER_CLIENT = 10
+MIB = 1024 * 1024
 JOB = b"#!/bin/bash\n#SBATCH --job-name=bench\n#SBATCH --ntasks=1\nsha1sum /etc/hostname\n"
 
 
-def stack_figures(environment: Environment) -> dict[str, Any]:
+def stack_figures(environment: Environment, transfer_mb: int = 1024) -> dict[str, Any]:
     context = environment.context()
     url = FirecrestComponent().url(context)
     user = context.config.users[0].name
@@ -40,6 +46,9 @@ def stack_figures(environment: Environment) -> dict[str, Any]:
         "job_turnaround_seconds": job_turnaround(url, headers),
         "certificate_signing_ms": certificate_signing_ms(environment),
         "ssh_round_trip_ms": ssh_round_trip_ms(environment, user),
+        "transfer": transfer_figures(environment, url, headers, user, transfer_mb)
+        if transfer_mb
+        else {},
     }
 
 
@@ -132,6 +141,147 @@ def ssh_round_trip_ms(environment: Environment, user: str, samples: int = 20) ->
     return round(statistics.median(times), 1)
 
 
+def transfer_figures(
+    environment: Environment, url: str, headers: dict[str, str], user: str, megabytes: int
+) -> dict[str, Any]:
+    """A file of `megabytes` through xfer-external upload and download, against plain
+    presigned PUT and GET of the same file, and the API container's peak memory."""
+    context = environment.context()
+    minio = MinioComponent()
+    client = minio.client(context)
+    bucket = bucket_of(user)
+    size = megabytes * 1024 * 1024
+    with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as folder:
+        local = Path(folder) / "bench-transfer.bin"
+        with local.open("wb") as handle:
+            for _ in range(megabytes):
+                handle.write(os.urandom(1024 * 1024))
+        with MemoryWatch(environment.runtime.container("firecrest")) as memory:
+            plain_put = _timed(
+                lambda: _put(client.presigned_put_object(bucket, "bench/plain"), local)
+            )
+            plain_get = _timed(lambda: _get(client.presigned_get_object(bucket, "bench/plain")))
+            upload = _timed(lambda: _external_upload(url, headers, user, local))
+            download = _timed(lambda: _external_download(url, headers, user))
+        client.remove_object(bucket, "bench/plain")
+    login = ClusterComponent().login_node(context)
+    login.run(user, "rm -f bench-transfer.bin")
+
+    def rate(seconds: float) -> float:
+        return round(size / 1024 / 1024 / seconds, 1)
+
+    return {
+        "megabytes": megabytes,
+        "plain_put_mb_s": rate(plain_put),
+        "plain_get_mb_s": rate(plain_get),
+        "upload_mb_s": rate(upload),
+        "download_mb_s": rate(download),
+        "upload_ratio": round(plain_put / upload, 2),
+        "download_ratio": round(plain_get / download, 2),
+        "api_memory_before_mib": memory.first,
+        "api_memory_peak_mib": memory.peak,
+    }
+
+
+class MemoryWatch:
+    """Samples a container's resident memory twice a second while in use."""
+
+    def __init__(self, container) -> None:
+        self.container = container
+        self.samples: list[float] = []
+        self.stop = threading.Event()
+
+    def __enter__(self) -> MemoryWatch:
+        self.samples.append(self._sample())
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    @property
+    def first(self) -> float:
+        return self.samples[0]
+
+    @property
+    def peak(self) -> float:
+        return max(self.samples)
+
+    def _watch(self) -> None:
+        while not self.stop.wait(0.5):
+            self.samples.append(self._sample())
+
+    def _sample(self) -> float:
+        return container_rss_mib(self.container)
+
+
+def container_rss_mib(container) -> float:
+    """Resident memory in MiB (the cgroup's usage without the page cache)."""
+    memory = container.stats(stream=False)["memory_stats"]
+    details = memory.get("stats", {})
+    return round(details.get("rss", details.get("anon", memory.get("usage", 0))) / MIB, 1)
+
+
+def _timed(action) -> float:
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def _put(presigned: str, local: Path) -> None:
+    with local.open("rb") as handle:
+        requests.put(presigned, data=handle, timeout=600).raise_for_status()
+
+
+def _get(presigned: str) -> None:
+    with requests.get(presigned, stream=True, timeout=600) as response:
+        response.raise_for_status()
+        for _ in response.iter_content(1024 * 1024):
+            pass
+
+
+def _external_upload(url: str, headers: dict[str, str], user: str, local: Path) -> None:
+    """The tutorial's way: task, form, POST to the staging area, wait for 114."""
+    created = requests.post(
+        f"{url}/storage/xfer-external/upload",
+        headers=headers,
+        data={"targetPath": f"/home/{user}", "sourcePath": str(local)},
+        timeout=60,
+    )
+    task_id = created.json()["task_id"]
+    form = _task_reaching(url, headers, task_id, {"111"})["data"]["msg"]["parameters"]
+    with local.open("rb") as handle:
+        requests.post(
+            form["url"], data=form["data"], files={"file": handle}, timeout=600
+        ).raise_for_status()
+    _task_reaching(url, headers, task_id, {"114"})
+
+
+def _external_download(url: str, headers: dict[str, str], user: str) -> None:
+    created = requests.post(
+        f"{url}/storage/xfer-external/download",
+        headers=headers,
+        data={"sourcePath": f"/home/{user}/bench-transfer.bin"},
+        timeout=60,
+    )
+    task = _task_reaching(url, headers, created.json()["task_id"], {"117"})
+    _get(task["data"]["url"])
+
+
+def _task_reaching(url: str, headers: dict[str, str], task_id: str, wanted: set[str]) -> dict:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        task = requests.get(f"{url}/tasks/{task_id}", headers=headers, timeout=60).json()["task"]
+        if task["status"] in wanted:
+            return task
+        if task["status"] in ("115", "118", "400"):
+            raise RuntimeError(f"task {task_id} failed: {task['data']}")
+        time.sleep(0.1)
+    raise RuntimeError(f"task {task_id} did not reach {wanted} in 600 s")
+
+
 def report(figures: dict[str, Any]) -> list[str]:
     lines = [f"  FirecREST stack, {figures['clients']} concurrent clients"]
     for name in ("ls", "status_systems"):
@@ -146,4 +296,15 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"    certificate signing     {figures['certificate_signing_ms']:>7.2f} ms",
         f"    SSH round trip (host)   {figures['ssh_round_trip_ms']:>7.1f} ms",
     ]
+    transfer = figures["transfer"]
+    if transfer:
+        lines += [
+            f"  {transfer['megabytes']} MB through the staging area (MB/s; ratio to plain S3)",
+            f"    xfer-external upload    {transfer['upload_mb_s']:>7.1f}"
+            f"  plain PUT {transfer['plain_put_mb_s']:>7.1f}  ratio {transfer['upload_ratio']}",
+            f"    xfer-external download  {transfer['download_mb_s']:>7.1f}"
+            f"  plain GET {transfer['plain_get_mb_s']:>7.1f}  ratio {transfer['download_ratio']}",
+            f"    API memory              {transfer['api_memory_before_mib']:>7.1f} MiB before,"
+            f" {transfer['api_memory_peak_mib']:.1f} MiB at the peak",
+        ]
     return lines
