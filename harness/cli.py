@@ -14,6 +14,7 @@ from harness import config as config_module
 from harness.environment import Environment
 from harness.errors import TestbuildError
 from harness.keycloak_realm import TokenRefused
+from harness.paths import SCENARIOS
 from harness.progress import Progress
 
 DEFAULT_CONFIG = "testbuild.yaml"
@@ -89,6 +90,32 @@ def _parser() -> argparse.ArgumentParser:
     ssh.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER, help="after '--'")
     ssh.set_defaults(handler=_ssh)
 
+    conformance = commands.add_parser(
+        "conformance",
+        help="run the conformance suites against a FirecREST deployment",
+        description=(
+            "Run scenarios/ against a target (default: this environment, which must be up)"
+            " and write a report; or compare two reports."
+        ),
+    )
+    conformance.add_argument(
+        "--target", type=Path, help="target description (default: this environment's)"
+    )
+    conformance.add_argument(
+        "--report", type=Path, default=Path("out"), help="report folder (default: ./out)"
+    )
+    conformance.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("A.json", "B.json"),
+        help="show two reports side by side instead of running",
+    )
+    conformance.add_argument(
+        "pytest_args", nargs="*", help="more pytest arguments after --, e.g. -- -k utilities"
+    )
+    conformance.set_defaults(handler=_conformance)
+
     compose = commands.add_parser("compose", help="print the environment as a compose file")
     compose.add_argument(
         "--write",
@@ -114,13 +141,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def config_path(given: Path | None) -> Path | None:
+    """The environment file: given, else $TESTBUILD_CONFIG, else ./testbuild.yaml if any."""
+    if given is None and os.environ.get("TESTBUILD_CONFIG"):
+        given = Path(os.environ["TESTBUILD_CONFIG"])
+    if given is None and Path(DEFAULT_CONFIG).is_file():
+        given = Path(DEFAULT_CONFIG)
+    return given
+
+
 def _environment(arguments: argparse.Namespace, quiet: bool = False) -> Environment:
-    path = arguments.config
-    if path is None and os.environ.get("TESTBUILD_CONFIG"):
-        path = Path(os.environ["TESTBUILD_CONFIG"])
-    if path is None and Path(DEFAULT_CONFIG).is_file():
-        path = Path(DEFAULT_CONFIG)
-    config, base_dir = config_module.load(path)
+    config, base_dir = config_module.load(config_path(arguments.config))
     return Environment(config, base_dir, Progress(quiet=quiet))
 
 
@@ -247,6 +278,40 @@ def _compose(arguments: argparse.Namespace) -> int:
     cpus = int(environment.client.info().get("NCPU", 1))
     print(environment.compose_file(engine_cpus=cpus, write_files=arguments.write), end="")
     return 0
+
+
+def _conformance(arguments: argparse.Namespace) -> int:
+    from scenarios.report import compare
+
+    if arguments.compare:
+        first, second = (json.loads(path.read_text()) for path in arguments.compare)
+        print(compare(first, second))
+        return 0
+    target = arguments.target
+    if target is None:
+        target = _environment(arguments, quiet=True).target_file()
+        if not target.is_file():
+            raise TestbuildError(
+                "conformance",
+                f"{target} does not exist: this environment is not up",
+                fix="run `testbuild up` first, or give --target FILE",
+            )
+    import pytest
+
+    code = pytest.main(
+        [
+            str(SCENARIOS),
+            "--target",
+            str(target),
+            "--report",
+            str(arguments.report),
+            "-p",
+            "no:cacheprovider",
+            *arguments.pytest_args,
+        ]
+    )
+    print(f"report: {arguments.report}/report.html, report.md, report.json, junit.xml")
+    return int(code)
 
 
 def _images(arguments: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 import docker
 from docker.models.containers import Container
 
-from harness import compose, engine
+from harness import compose, engine, target
 from harness.components import Component, Context, all_components
 from harness.config import EnvironmentConfig
 from harness.errors import TestbuildError
@@ -77,7 +77,18 @@ class Environment:
                 self.progress.detail("removing what this run created (use --retain to keep it)")
                 self.runtime.down()
             raise
+        self._write_target(context)
         return self.endpoints(context)
+
+    def target_file(self) -> Path:
+        """The conformance target description `up` writes (see harness/target.py)."""
+        return self.state.root / "target.yaml"
+
+    def _write_target(self, context: Context) -> None:
+        path = self.target_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(target.render(context))
 
     def down(self) -> list[str]:
         removed = self.runtime.down()

@@ -1,4 +1,4 @@
-"""Where the repository's own files are (images/, cluster/)."""
+"""Where the repository's own files are (images/, cluster/, scenarios/)."""
 
 from __future__ import annotations
 
@@ -8,3 +8,4 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 IMAGES = REPOSITORY / "images"
 CLUSTER = REPOSITORY / "cluster"
 COMPOSE = REPOSITORY / "compose"
+SCENARIOS = REPOSITORY / "scenarios"

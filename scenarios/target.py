@@ -1,0 +1,196 @@
+"""The target description: which FirecREST deployment the suites judge, how
+to get its tokens, its users, what it offers, and what ground truth it grants.
+
+Written by `testbuild up` for the local sandbox (.testbuild/<name>/target.yaml)
+and by hand for any other deployment. Parsed once, strictly; errors name the
+file, the key and a fix. Values may come from the environment: `${NAME}` in
+the file, and the variables other FirecREST tools use override the file
+(FIRECREST_URL, FIRECREST_TOKEN_URI, FIRECREST_CLIENT_ID,
+FIRECREST_CLIENT_SECRET, FIRECREST_MACHINE).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+ENVIRONMENT_OVERRIDES = {
+    "FIRECREST_URL": ("api", "url"),
+    "FIRECREST_TOKEN_URI": ("auth", "tokenUrl"),
+    "FIRECREST_CLIENT_ID": ("auth", "clientId"),
+    "FIRECREST_CLIENT_SECRET": ("auth", "clientSecret"),
+    "FIRECREST_MACHINE": ("system", "name"),
+}
+SECRET_KEYS = {"clientSecret", "password", "secretKey", "caPrivateKey"}
+
+
+class TargetError(Exception):
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class Api(_Strict):
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    version: str = "1.16.1"  # what the deployment says it implements
+
+
+class ExpiryProbe(_Strict):
+    """A client whose tokens live a few seconds, to check that expired ones are refused."""
+
+    client_id: str
+    client_secret: str
+
+
+class Auth(_Strict):
+    token_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    client_id: str
+    client_secret: str
+    expiry_probe: ExpiryProbe | None = None
+
+
+class Identity(_Strict):
+    """Whom the suites act as: a user (password grant) or the client's service account."""
+
+    name: str  # the user name on the system
+    password: str | None = None  # None: client credentials (the service account)
+
+
+class System(_Strict):
+    name: str
+    # Each run works in <workDir>/<unique name>; {user} is the identity's name.
+    work_dir: str = "/home/{user}"
+    filesystems: tuple[str, ...] = ()
+    partition: str | None = None  # for jobs; None: the default partition
+    account: str | None = None  # a Slurm account the first identity may use
+
+
+class Capabilities(_Strict):
+    api_version: str = "1.16"
+    scheduler: bool = True  # /compute works against a real scheduler
+    transfer: Literal["s3", "none"] = "s3"  # /storage/xfer-external
+    internal_transfers: bool = True  # /storage/xfer-internal
+    ssh_auth: Literal["certificate", "static-key"] = "certificate"
+    optional_endpoints: tuple[str, ...] = ()  # e.g. "reservations"
+
+
+class Limits(_Strict):
+    upload_max_mb: Annotated[float, Field(gt=0)] = 5
+    command_timeout: Annotated[float, Field(gt=0)] = 5
+    task_timeout: Annotated[float, Field(gt=0)] = 120  # seconds a task may take to finish
+
+
+class SshTruth(_Strict):
+    """Ground truth over SSH: commands run as each identity, signed by the CA."""
+
+    host: str
+    port: int = 22
+    host_key: str
+    ca_private_key: Path
+
+
+class S3Truth(_Strict):
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+$")]
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+
+class GroundTruth(_Strict):
+    ssh: SshTruth | None = None
+    s3: S3Truth | None = None
+
+
+class Target(_Strict):
+    api_version: Literal["testbuild/v1"] = Field(default="testbuild/v1", alias="apiVersion")
+    kind: Literal["Target"] = "Target"
+    name: str
+    api: Api
+    auth: Auth
+    identities: Annotated[tuple[Identity, ...], Field(min_length=2)]
+    system: System
+    capabilities: Capabilities = Capabilities()
+    limits: Limits = Limits()
+    ground_truth: GroundTruth = GroundTruth()
+
+    @model_validator(mode="after")
+    def _distinct_identities(self) -> Target:
+        if len({identity.name for identity in self.identities}) < 2:
+            raise ValueError("identities must name two different users")
+        return self
+
+    def public(self) -> dict:
+        """The description without secrets, for reports."""
+        return _redacted(self.model_dump(mode="json", by_alias=True))
+
+
+def load(path: Path, environ: dict[str, str] | None = None) -> Target:
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise TargetError(str(path), [f"cannot read it: {error.strerror}"]) from error
+    return parse(text, str(path), environ)
+
+
+def parse(text: str, source: str, environ: dict[str, str]) -> Target:
+    missing: list[str] = []
+    text = re.sub(r"\$\{(\w+)\}", lambda m: _from_environment(m.group(1), environ, missing), text)
+    if missing:
+        raise TargetError(
+            source,
+            [f"${{{name}}} is used but not set (fix: export {name}=...)" for name in missing],
+        )
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise TargetError(source, [f"not valid YAML: {error}"]) from error
+    if not isinstance(data, dict):
+        raise TargetError(source, ["the top level must be a mapping"])
+    for variable, (section, key) in ENVIRONMENT_OVERRIDES.items():
+        if environ.get(variable):
+            data.setdefault(section, {})[key] = environ[variable]
+    try:
+        return Target.model_validate(data)
+    except ValidationError as error:
+        raise TargetError(source, [_describe(problem) for problem in error.errors()]) from error
+
+
+def _from_environment(name: str, environ: dict[str, str], missing: list[str]) -> str:
+    if name not in environ:
+        missing.append(name)
+        return ""
+    return environ[name]
+
+
+def _describe(problem: dict) -> str:
+    key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+    if problem["type"] == "extra_forbidden":
+        return f"unknown key '{key}' (fix: remove it; see scenarios/README.md)"
+    if problem["type"] == "missing":
+        return f"'{key}' is required (fix: add it; see scenarios/README.md)"
+    return f"{key}: {problem['msg']} (fix: see scenarios/README.md)"
+
+
+def _redacted(value):
+    if isinstance(value, dict):
+        return {
+            key: ("***" if key in SECRET_KEYS and item else _redacted(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value

@@ -1,0 +1,98 @@
+"""Auth: tokens missing, malformed, forged, tampered or expired are refused;
+one user cannot touch another user's files or jobs. Forged and tampered
+tokens are made here, and only here."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from scenarios.client import Client, Tokens
+from scenarios.target import Identity
+
+PROBE = "/status/systems"
+
+
+def refused(client: Client, token: str | None) -> requests.Response:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    answer = requests.get(f"{client.base}{PROBE}", headers=headers, timeout=30)
+    client.recorder.record(answer, PROBE)
+    return answer
+
+
+@pytest.mark.covers("GET /status/systems")
+def test_a_missing_token_is_refused(client: Client):
+    assert refused(client, None).status_code == 401
+
+
+@pytest.mark.covers("GET /status/systems")
+def test_a_malformed_token_is_refused(client: Client):
+    assert refused(client, "not-a-jwt").status_code == 401
+    assert refused(client, "a.b.c").status_code == 401
+
+
+@pytest.mark.covers("GET /status/systems")
+def test_a_token_signed_by_someone_else_is_refused(client: Client):
+    real = client.tokens.current()
+    claims = jwt.decode(real, options={"verify_signature": False})
+    header = jwt.get_unverified_header(real)
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(claims, forger, algorithm="RS256", headers={"kid": header.get("kid")})
+    assert refused(client, forged).status_code == 401
+
+
+@pytest.mark.covers("GET /status/systems")
+def test_a_tampered_token_is_refused(client: Client, other: Client):
+    head, payload, signature = client.tokens.current().split(".")
+    claims = json.loads(jwt.utils.base64url_decode(payload))
+    claims["preferred_username"] = other.user
+    changed = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+    assert refused(client, f"{head}.{changed}.{signature}").status_code == 401
+
+
+@pytest.mark.covers("GET /status/systems")
+def test_an_expired_token_is_refused(client: Client):
+    probe = client.target.auth.expiry_probe
+    if probe is None:
+        pytest.skip("no short-lived client to get an expiring token from (auth.expiryProbe)")
+    target = client.target.model_copy(
+        update={
+            "auth": client.target.auth.model_copy(
+                update={"client_id": probe.client_id, "client_secret": probe.client_secret}
+            )
+        }
+    )
+    token = Tokens(target, Identity(name="expiry-probe")).fetch()
+    expiry = jwt.decode(token, options={"verify_signature": False})["exp"]
+    wait = expiry - time.time() + 1.5
+    if wait > 60:
+        pytest.skip(f"auth.expiryProbe's tokens live {wait:.0f} s; the suite waits 60 s at most")
+    time.sleep(max(wait, 0))
+    assert refused(client, token).status_code == 401
+
+
+@pytest.mark.covers("GET /utilities/ls", "POST /utilities/mkdir")
+def test_a_user_cannot_touch_another_users_files(client: Client, other: Client, other_workdir: str):
+    listing = client.get("/utilities/ls", targetPath=other_workdir)
+    assert listing.status_code == 400 and "X-Permission-Denied" in listing.headers
+    intrusion = client.post("/utilities/mkdir", targetPath=f"{other_workdir}/intruder")
+    assert intrusion.status_code == 400 and "X-Permission-Denied" in intrusion.headers
+
+
+@pytest.mark.requires("scheduler")
+@pytest.mark.covers("POST /compute/jobs/upload", "DELETE /compute/jobs/{jobid}")
+def test_a_user_cannot_cancel_another_users_job(client: Client, other: Client):
+    script = b"#!/bin/bash\n#SBATCH --time=5:00\nsleep 60\n"
+    job = client.task_result(client.post("/compute/jobs/upload", files={"file": ("j.sh", script)}))
+    try:
+        attempt = other.wait_task(
+            other.created_task(other.request("DELETE", f"/compute/jobs/{job['jobid']}"))
+        )
+        assert attempt["status"] == "400", attempt
+    finally:
+        client.request("DELETE", f"/compute/jobs/{job['jobid']}")
