@@ -7,7 +7,7 @@ TESTBUILD := $(BIN)/testbuild
 PYTEST := $(BIN)/pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv engine up down status test unit integration lint format images bench clean
+.PHONY: help venv engine up down status test unit integration conformance lint format images bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ unit: venv ## fast tests, no Docker
 
 integration: venv engine ## tests that bring environments up and down (Docker)
 	$(PYTEST) -m integration
+
+conformance: up ## run the conformance suites against the local stack; report in out/
+	$(TESTBUILD) conformance --report out
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -90,6 +90,20 @@ def client_representation(client_id: str, secret: str) -> dict[str, Any]:
     }
 
 
+# A client whose tokens expire within seconds, so that conformance suites can
+# check that expired tokens are refused without waiting for a real one.
+EXPIRY_PROBE = "testbuild-expiry-probe"
+EXPIRY_PROBE_LIFESPAN = 3
+
+
+def expiry_probe_representation(secret: str) -> dict[str, Any]:
+    return {
+        **client_representation(EXPIRY_PROBE, secret),
+        "directAccessGrantsEnabled": False,
+        "attributes": {"access.token.lifespan": str(EXPIRY_PROBE_LIFESPAN)},
+    }
+
+
 def user_representation(user: User) -> dict[str, Any]:
     # First and last name and an address, so Keycloak's user profile has
     # nothing to ask for and the password grant is not refused with
@@ -129,7 +143,11 @@ class RealmSeeder:
             return self.changes
         self._ensure_lifespan(realm.json())
         for client in self.config.keycloak.clients:
-            self._ensure_client(client.client_id, self.client_secrets[client.client_id])
+            secret = self.client_secrets[client.client_id]
+            self._ensure_client(client.client_id, client_representation(client.client_id, secret))
+        self._ensure_client(
+            EXPIRY_PROBE, expiry_probe_representation(self.client_secrets[EXPIRY_PROBE])
+        )
         group = self._ensure_group()
         wanted = self._people()
         with ThreadPoolExecutor(max_workers=4) as pool:
@@ -149,10 +167,16 @@ class RealmSeeder:
                 "protocolMappers": client_mappers(c.client_id),
             }
             for c in self.config.keycloak.clients
-        ]
+        ] + [expiry_probe_representation(self.client_secrets[EXPIRY_PROBE])]
         service_accounts = [
             {"username": c.service_account, "enabled": True, "serviceAccountClientId": c.client_id}
             for c in self.config.keycloak.clients
+        ] + [
+            {
+                "username": f"{SERVICE_ACCOUNT_PREFIX}{EXPIRY_PROBE}",
+                "enabled": True,
+                "serviceAccountClientId": EXPIRY_PROBE,
+            }
         ]
         people = [
             {
@@ -216,8 +240,8 @@ class RealmSeeder:
             self._call("PUT", "", json={"accessTokenLifespan": lifespan})
             self.changes.append(f"set accessTokenLifespan={lifespan}")
 
-    def _ensure_client(self, client_id: str, secret: str) -> None:
-        wanted = client_representation(client_id, secret)
+    def _ensure_client(self, client_id: str, wanted: dict[str, Any]) -> None:
+        secret = wanted["secret"]
         found = self._call("GET", "/clients", params={"clientId": client_id}).json()
         if not found:
             mappers = client_mappers(client_id)

@@ -34,6 +34,10 @@ def describe(context: Context) -> dict[str, Any]:
             "tokenUrl": keycloak["token_url"],
             "clientId": client["client_id"],
             "clientSecret": client["secret"],
+            "expiryProbe": {
+                "clientId": keycloak["expiry_probe"]["client_id"],
+                "clientSecret": keycloak["expiry_probe"]["secret"],
+            },
         },
         "identities": [{"name": user.name, "password": user.password} for user in people],
         "system": {

@@ -7,3 +7,4 @@ authentication, the endpoint declarations, SSH execution and the task store.
 """
 
 API_VERSION = "1.16.1"
+STACK_VERSION = "0.1.0"

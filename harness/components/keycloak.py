@@ -16,7 +16,7 @@ import requests
 
 from harness.components import Context
 from harness.images import Download, ImageSpec
-from harness.keycloak_realm import RealmSeeder, TokenRefused, token_request
+from harness.keycloak_realm import EXPIRY_PROBE, RealmSeeder, TokenRefused, token_request
 from harness.readiness import Probe
 from harness.runtime import ContainerSpec, Forward, PortBinding
 
@@ -91,7 +91,8 @@ class KeycloakComponent:
             client_secrets={
                 client.client_id: client_secret(context, client.client_id)
                 for client in context.config.keycloak.clients
-            },
+            }
+            | {EXPIRY_PROBE: client_secret(context, EXPIRY_PROBE)},
         )
 
     def ready(self, context: Context) -> list[Probe]:
@@ -128,6 +129,11 @@ class KeycloakComponent:
                 }
                 for client in context.config.keycloak.clients
             ],
+            # Tokens that expire after a few seconds, for expiry checks.
+            "expiry_probe": {
+                "client_id": EXPIRY_PROBE,
+                "secret": client_secret(context, EXPIRY_PROBE),
+            },
         }
 
     def token(self, context: Context, user: str | None = None, client: str | None = None) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import requests
 from flask import Blueprint, current_app, jsonify
 
-from stack import errors, schemas
+from stack import API_VERSION, STACK_VERSION, errors, schemas
 from stack.api import Call, Endpoint, Param, route
 from stack.certificator import issue_identity
 from stack.config import SERVICES, System
@@ -180,6 +180,14 @@ def parameters(call: Call):
         {
             "description": "Firecrest's parameters",
             "out": {
+                "general": [
+                    _parameter(
+                        "FIRECREST_VERSION",
+                        f"testbuild-stack {STACK_VERSION}",
+                        "",
+                        f"Implementation; it serves FirecREST API {API_VERSION}",
+                    ),
+                ],
                 "utilities": [
                     _parameter(
                         "UTILITIES_MAX_FILE_SIZE",
