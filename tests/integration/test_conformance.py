@@ -1,0 +1,92 @@
+"""The conformance suites pass against the stack, and fail exactly where a
+fault is put between them and the stack (so they can fail)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.environment import Environment
+from harness.paths import SCENARIOS
+from tests.integration.fault_proxy import ALL_FAULTS, FaultProxy
+
+pytestmark = pytest.mark.integration
+
+# Each fault and the scenarios it must break (the test ids of scenarios/).
+EXPECTED_FAILURES = {
+    # ls of a missing path answers 200 without X-Invalid-Path
+    "scenarios/test_utilities.py::test_ls_errors",
+    "scenarios/test_tutorial.py::test_the_tutorial",
+    # ls hides dot-files
+    "scenarios/test_utilities.py::test_ls_lists_hidden_files_only_when_asked",
+    # a partitions listing never completes (the tasks suite lists partitions)
+    "scenarios/test_compute.py::test_partitions_and_reservations",
+    "scenarios/test_tasks.py::test_a_task_has_its_fields",
+    "scenarios/test_tasks.py::test_tasks_lists_one_users_tasks_only",
+    "scenarios/test_tasks.py::test_unknown_and_foreign_tasks_are_not_shown",
+    # X-Exists is dropped
+    "scenarios/test_utilities.py::test_mkdir",
+    "scenarios/test_utilities.py::test_symlink",
+}
+
+
+def run_suites(target: Path, report: Path) -> dict:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(SCENARIOS),
+            "--target",
+            str(target),
+            "--report",
+            str(report),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return json.loads((report / "report.json").read_text())
+
+
+def not_passed(document: dict) -> dict[str, str]:
+    return {case["id"]: case["status"] for case in document["cases"] if case["status"] != "PASS"}
+
+
+def test_every_suite_passes_against_the_stack(environment: Environment, tmp_path: Path):
+    document = run_suites(environment.target_file(), tmp_path / "report")
+    assert not_passed(document) == {}
+    assert document["scores"]["overall"]["percent"] == 100.0
+    in_scope = [row for row in document["matrix"] if row["status"] != "out-of-scope"]
+    assert {row["status"] for row in in_scope} == {"pass"}, [
+        row for row in in_scope if row["status"] != "pass"
+    ]
+    for name in ("report.json", "report.md", "report.html", "junit.xml"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+
+
+def test_faults_fail_exactly_the_matching_scenarios(environment: Environment, tmp_path: Path):
+    description = yaml.safe_load(environment.target_file().read_text())
+    with FaultProxy(description["api"]["url"], ALL_FAULTS) as proxy:
+        description["api"]["url"] = proxy.url
+        description["limits"] = {**description.get("limits", {}), "taskTimeout": 15}
+        faulty = tmp_path / "faulty.yaml"
+        faulty.write_text(yaml.safe_dump(description))
+        document = run_suites(faulty, tmp_path / "report")
+    failed = not_passed(document)
+    assert set(failed) == EXPECTED_FAILURES, {
+        "missed": sorted(EXPECTED_FAILURES - set(failed)),
+        "unexpected": sorted(set(failed) - EXPECTED_FAILURES),
+    }
+    assert set(failed.values()) <= {"FAIL", "ERROR"}
+    matrix = {f"{row['method']} {row['path']}": row["status"] for row in document["matrix"]}
+    assert matrix["GET /utilities/ls"] == "fail"
+    assert matrix["GET /status/services"] == "pass"
