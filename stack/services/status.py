@@ -181,11 +181,13 @@ def parameters(call: Call):
             "description": "Firecrest's parameters",
             "out": {
                 "general": [
+                    # Clients parse this as a version (pyfirecrest does): the API's.
+                    _parameter("FIRECREST_VERSION", API_VERSION, "", "FirecREST API version"),
                     _parameter(
-                        "FIRECREST_VERSION",
+                        "FIRECREST_BUILD",
                         f"testbuild-stack {STACK_VERSION}",
                         "",
-                        f"Implementation; it serves FirecREST API {API_VERSION}",
+                        "The implementation serving it",
                     ),
                 ],
                 "utilities": [

@@ -119,9 +119,8 @@ def external_upload(call: Call):
     context.store.update(task["task_id"], "110", _upload_data(transfer, "110", _waiting_text()))
     form = context.staging.upload_form(transfer.bucket, transfer.key)
     download_url = context.staging.get_url(transfer.bucket, transfer.key)
-    context.store.update(
-        task["task_id"], "111", _upload_data(transfer, "111", _form_message(form, download_url))
-    )
+    message = _form_message(form, download_url, transfer.source)
+    context.store.update(task["task_id"], "111", _upload_data(transfer, "111", message))
     context.transfers.track(transfer)
     return _created(task)
 
@@ -158,12 +157,14 @@ def _upload_destination(call: Call, target: str, source_name: str) -> str:
     return destination
 
 
-def _form_message(form, download_url: str) -> dict[str, Any]:
+def _form_message(form, download_url: str, source: str) -> dict[str, Any]:
+    """What a client needs to send the file: a curl command (the file as the
+    client named it in sourcePath) and the same as parameters."""
     fields = form.fields
     command = (
         f"curl --show-error -s -i -X POST {form.url} "
         + " ".join(f"-F {quote(f'{name}={value}')}" for name, value in fields.items())
-        + f" -F file=@{quote(posixpath.basename(fields['key']))}"
+        + f" -F {quote(f'file=@{source}')}"
     )
     return {
         "command": command,

@@ -1,0 +1,80 @@
+"""Client compatibility: pyfirecrest's v1 client (the most used FirecREST
+Python client) walks the tutorial against the target."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from scenarios.client import Client
+
+firecrest = pytest.importorskip("firecrest.v1", reason="pyfirecrest is not installed")
+
+pytestmark = [pytest.mark.requires("scheduler"), pytest.mark.requires("s3-transfer")]
+
+
+class _Tokens:
+    """pyfirecrest asks its authorization object for a token on every call."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def get_access_token(self) -> str:
+        return self.client.tokens.current()
+
+
+@pytest.mark.covers(
+    "GET /status/systems",
+    "GET /utilities/ls",
+    "POST /utilities/upload",
+    "POST /compute/jobs/upload",
+    "GET /compute/acct",
+    "GET /utilities/download",
+    "POST /storage/xfer-external/upload",
+    "POST /storage/xfer-external/download",
+)
+def test_pyfirecrest_walks_the_tutorial(client: Client, folder: str, tmp_path: Path):
+    machine = client.target.system.name
+    fc = firecrest.Firecrest(firecrest_url=client.target.api.url, authorization=_Tokens(client))
+
+    assert machine in {system["system"] for system in fc.all_systems()}
+    assert fc.list_files(machine, folder) == []
+
+    small = tmp_path / "input_file"
+    small.write_bytes(os.urandom(10_000))
+    fc.simple_upload(machine, str(small), folder)
+    assert [entry["name"] for entry in fc.list_files(machine, folder)] == ["input_file"]
+
+    script = tmp_path / "script.sh"
+    script.write_text(
+        f"#!/bin/bash\n#SBATCH --job-name=pyfirecrest\n#SBATCH --output={folder}/res.txt\n"
+        f"#SBATCH --time=5:00\nsha1sum {folder}/input_file\n"
+    )
+    job = fc.submit(machine, job_script=str(script))
+    jobid = str(job["jobid"])
+    deadline = time.monotonic() + 90
+    while not [row for row in fc.poll(machine, [jobid]) if row["state"] == "COMPLETED"]:
+        assert time.monotonic() < deadline, fc.poll(machine, [jobid])
+        time.sleep(1)
+    result = tmp_path / "res.txt"
+    fc.simple_download(machine, f"{folder}/res.txt", str(result))
+    assert result.read_text().split()[0] == hashlib.sha1(small.read_bytes()).hexdigest()
+
+    bigger = tmp_path / "bigger"
+    bigger.write_bytes(os.urandom(2 * 1024 * 1024))
+    upload = fc.external_upload(machine, str(bigger), folder)
+    upload.finish_upload()
+    deadline = time.monotonic() + 90
+    while upload.in_progress:
+        assert time.monotonic() < deadline, upload.status
+        time.sleep(0.5)
+    assert upload.status == "114"
+
+    download = fc.external_download(machine, f"{folder}/bigger")
+    back = tmp_path / "back"
+    download.finish_download(str(back))
+    assert back.read_bytes() == bigger.read_bytes()
