@@ -154,11 +154,12 @@ def system_truth(truth: SystemTruth | None) -> SystemTruth:
 
 
 @pytest.fixture(scope="session")
-def testbuild_target(tmp_path_factory: pytest.TempPathFactory) -> Target:
-    """A local testbuild, brought up unless it already runs, as a Target.
+def testbuild_target() -> Iterator[Target]:
+    """A running local testbuild as a Target, for client projects' own tests.
 
-    For client projects' CI: `def test_x(testbuild_target): ...`. Uses
-    ./testbuild.yaml (or TESTBUILD_CONFIG) like the `testbuild` command.
+    Uses ./testbuild.yaml (or TESTBUILD_CONFIG) like the `testbuild` command.
+    An environment already up is reused and left up; one this fixture brought
+    up is taken down at the end of the session.
     """
     from harness.cli import config_path
     from harness.config import load as load_config
@@ -166,5 +167,8 @@ def testbuild_target(tmp_path_factory: pytest.TempPathFactory) -> Target:
 
     config, base = load_config(config_path(None))
     environment = Environment(config, base)
+    was_up = bool(environment.runtime.containers())
     environment.up()
-    return load(environment.target_file())
+    yield load(environment.target_file())
+    if not was_up:
+        environment.down()

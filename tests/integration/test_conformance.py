@@ -90,3 +90,23 @@ def test_faults_fail_exactly_the_matching_scenarios(environment: Environment, tm
     matrix = {f"{row['method']} {row['path']}": row["status"] for row in document["matrix"]}
     assert matrix["GET /utilities/ls"] == "fail"
     assert matrix["GET /status/services"] == "pass"
+
+
+def test_the_fixture_for_client_projects_yields_a_running_testbuild(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        """
+        import requests
+
+        def test_client(testbuild_target):
+            url = testbuild_target.api.url
+            assert requests.get(url + "/status/systems", timeout=10).status_code == 401
+            assert testbuild_target.identities[0].name
+        """
+    )
+    config = pytester.path / "testbuild.yaml"
+    config.write_text(
+        "name: fixture-check\ncluster: {sshPort: 0, computeNodes: 1}\n"
+        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nfirecrest: {port: 0}\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

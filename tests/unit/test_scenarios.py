@@ -1,0 +1,148 @@
+"""The conformance suites' own machinery: target files, operation matching,
+the report's matrix and scores, and comparing two reports."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from scenarios.endpoints import OPERATIONS, OUT_OF_SCOPE, operation_of
+from scenarios.report import FAIL, PASS, SKIP, Case, build, compare, markdown, page
+from scenarios.target import TargetError, parse
+
+TARGET = """
+name: site
+api: {url: "https://firecrest.example.org"}
+auth:
+  tokenUrl: https://auth.example.org/token
+  clientId: my-client
+  clientSecret: ${MY_SECRET}
+identities:
+  - {name: alice, password: "${ALICE_PASSWORD}"}
+  - {name: service-account-my-client}
+system: {name: daint}
+"""
+ENV = {"MY_SECRET": "s3cret", "ALICE_PASSWORD": "pw"}
+
+
+def test_a_target_reads_secrets_from_the_environment_and_hides_them():
+    target = parse(TARGET, "site.yaml", ENV)
+    assert target.auth.client_secret == "s3cret"
+    assert target.identities[1].password is None  # client credentials
+    public = target.public()
+    assert public["auth"]["clientSecret"] == "***"
+    assert public["identities"][0]["password"] == "***"
+
+
+def test_firecrest_variables_override_the_file():
+    environ = ENV | {
+        "FIRECREST_URL": "http://127.0.0.1:9999",
+        "FIRECREST_MACHINE": "eiger",
+        "FIRECREST_CLIENT_ID": "other",
+        "FIRECREST_CLIENT_SECRET": "x",
+        "FIRECREST_TOKEN_URI": "http://127.0.0.1:8080/token",
+    }
+    target = parse(TARGET, "site.yaml", environ)
+    assert target.api.url == "http://127.0.0.1:9999"
+    assert (target.system.name, target.auth.client_id) == ("eiger", "other")
+    assert target.auth.token_url == "http://127.0.0.1:8080/token"
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expected"),
+    [
+        (TARGET, {}, "${MY_SECRET} is used but not set"),
+        (
+            TARGET.replace("name: daint", "name: daint, colour: red"),
+            ENV,
+            "unknown key 'system.colour'",
+        ),
+        (TARGET.replace("  - {name: service-account-my-client}\n", ""), ENV, "identities"),
+        (TARGET.replace("service-account-my-client", "alice"), ENV, "two different users"),
+        ("- not a mapping", ENV, "the top level must be a mapping"),
+    ],
+)
+def test_bad_targets_are_explained(text: str, environ: dict, expected: str):
+    with pytest.raises(TargetError) as raised:
+        parse(text, "site.yaml", environ)
+    assert raised.value.source == "site.yaml"
+    assert any(expected in problem for problem in raised.value.problems), raised.value.problems
+
+
+def test_requests_map_to_the_most_specific_operation():
+    assert operation_of("GET", "/tasks/abc") == ("GET", "/tasks/{taskid}")
+    assert operation_of("GET", "/tasks") == ("GET", "/tasks")
+    assert operation_of("POST", "/compute/jobs/upload") == ("POST", "/compute/jobs/upload")
+    assert operation_of("DELETE", "/compute/jobs/42") == ("DELETE", "/compute/jobs/{jobid}")
+    assert operation_of("GET", "/nowhere") is None
+    assert len(OPERATIONS) == 51 and len(OUT_OF_SCOPE) == 4
+
+
+def exchange(test: str, method: str, path: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        test=test,
+        operation=operation_of(method, path),
+        request=f"{method} {path}",
+        response="HTTP 200",
+    )
+
+
+def test_the_matrix_comes_from_what_tests_did():
+    cases = [
+        Case("s/test_utilities.py::ok", "utilities", PASS),
+        Case("s/test_utilities.py::broken", "utilities", FAIL, reason="expected 400, got 200"),
+        Case(
+            "s/test_compute.py::skipped",
+            "compute",
+            SKIP,
+            reason="no scheduler",
+            covers=["GET /compute/nodes"],
+        ),
+    ]
+    exchanges = [
+        exchange("s/test_utilities.py::ok", "GET", "/utilities/ls"),
+        exchange("s/test_utilities.py::broken", "POST", "/utilities/mkdir"),
+        exchange("s/test_utilities.py::broken", "GET", "/utilities/stat"),
+    ]
+    document = build(cases, exchanges, {"name": "t"}, [], "start", "end")
+    matrix = {f"{r['method']} {r['path']}": r for r in document["matrix"]}
+    assert matrix["GET /utilities/ls"]["status"] == "pass"
+    assert matrix["POST /utilities/mkdir"]["status"] == "pass"  # passed before the failure
+    assert matrix["GET /utilities/stat"]["status"] == "fail"  # the failing request
+    assert matrix["GET /compute/nodes"]["status"] == "skipped"
+    assert "no scheduler" in matrix["GET /compute/nodes"]["detail"]
+    assert matrix["GET /utilities/view"]["status"] == "not-covered"
+    assert matrix["GET /reservations"]["status"] == "out-of-scope"
+    failure = next(c for c in document["cases"] if c["status"] == FAIL)["failure"]
+    assert failure == {
+        "request": "GET /utilities/stat",
+        "actual": "HTTP 200",
+        "expected": "expected 400, got 200",
+    }
+    assert document["scores"]["utilities"] == {"passed": 2, "total": 19, "percent": 10.5}
+    assert document["totals"] == {"PASS": 1, "FAIL": 1, "SKIP": 1, "ERROR": 0}
+    assert "GET /utilities/stat" in markdown(document) and "<table>" in page(document)
+
+
+def test_compare_marks_operations_that_differ():
+    first = build(
+        [Case("s/test_status.py::a", "status", PASS)],
+        [exchange("s/test_status.py::a", "GET", "/status/systems")],
+        {"name": "one"},
+        [],
+        "s",
+        "e",
+    )
+    second = build(
+        [Case("s/test_status.py::a", "status", FAIL, reason="no")],
+        [exchange("s/test_status.py::a", "GET", "/status/systems")],
+        {"name": "two"},
+        [],
+        "s",
+        "e",
+    )
+    lines = compare(first, second).splitlines()
+    differing = [line for line in lines if line.startswith("≠")]
+    assert len(differing) == 1 and "GET /status/systems" in differing[0]
+    assert "one" in lines[0] and "two" in lines[0]
