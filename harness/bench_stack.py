@@ -1,11 +1,15 @@
 """The service stack's figures for `make bench`: latency and throughput under
-concurrent clients, the tutorial job's turnaround, and where a request's
-time goes (certificate signing, SSH round trip)."""
+concurrent clients, the tutorial job's turnaround, where a request's time
+goes (certificate signing, SSH round trip), large transfers through the
+staging area, and the conformance suite's running time."""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,6 +24,7 @@ from harness.components.firecrest import FirecrestComponent
 from harness.components.keycloak import KeycloakComponent
 from harness.components.minio import MinioComponent
 from harness.environment import Environment
+from harness.paths import SCENARIOS
 from stack.certificator import issue_identity
 from stack.staging import bucket_of
 
@@ -49,6 +54,7 @@ def stack_figures(environment: Environment, transfer_mb: int = 1024) -> dict[str
         "transfer": transfer_figures(environment, url, headers, user, transfer_mb)
         if transfer_mb
         else {},
+        "conformance": conformance_run(environment),
     }
 
 
@@ -282,6 +288,32 @@ def _task_reaching(url: str, headers: dict[str, str], task_id: str, wanted: set[
     raise RuntimeError(f"task {task_id} did not reach {wanted} in 600 s")
 
 
+def conformance_run(environment: Environment) -> dict[str, Any]:
+    """The whole conformance suite against the environment: wall time and outcome."""
+    with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as folder:
+        started = time.monotonic()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(SCENARIOS),
+                "--target",
+                str(environment.target_file()),
+                "--report",
+                folder,
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ],
+            capture_output=True,
+            timeout=1800,
+        )
+        seconds = time.monotonic() - started
+        totals = json.loads((Path(folder) / "report.json").read_text())["totals"]
+    return {"seconds": round(seconds, 1), "totals": totals}
+
+
 def report(figures: dict[str, Any]) -> list[str]:
     lines = [f"  FirecREST stack, {figures['clients']} concurrent clients"]
     for name in ("ls", "status_systems"):
@@ -296,6 +328,11 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"    certificate signing     {figures['certificate_signing_ms']:>7.2f} ms",
         f"    SSH round trip (host)   {figures['ssh_round_trip_ms']:>7.1f} ms",
     ]
+    conformance = figures.get("conformance")
+    if conformance:
+        lines.append(
+            f"  conformance suite         {conformance['seconds']:>7.1f} s  {conformance['totals']}"
+        )
     transfer = figures["transfer"]
     if transfer:
         lines += [
