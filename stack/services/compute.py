@@ -148,15 +148,21 @@ def _job_ids(values: list[str] | None) -> list[str] | None:
 
 
 def _page(call: Call, rows: list[Any]) -> list[Any]:
+    """One page of rows when paging was asked for (25 a page from page 0), else all."""
     size, number = call.params["pageSize"], call.params["pageNumber"]
+    if size is None and number is None:
+        return rows
+    size = DEFAULT_PAGE_SIZE if size is None else size
     if size < 1:
         raise errors.bad_request("'pageSize' must be at least 1")
+    number = number or 0
     return rows[size * number : size * (number + 1)]
 
 
+DEFAULT_PAGE_SIZE = 25
 PAGING = (
-    Param("pageSize", "query", "integer", default=25),
-    Param("pageNumber", "query", "integer", default=0),
+    Param("pageSize", "query", "integer", description="rows a page (default 25 when paging)"),
+    Param("pageNumber", "query", "integer", description="page from 0; no paging without either"),
 )
 
 

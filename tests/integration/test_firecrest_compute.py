@@ -119,6 +119,8 @@ def test_acct_with_a_time_window(api: Api, login: LoginNode):
         return rows if str(jobid) in {row["jobid"] for row in rows} else []
 
     rows = eventually(window, timeout=30)
+    paged = api.task_data(api.get("/compute/acct", starttime=yesterday, pageSize="1"))
+    assert len(rows) >= 2 and paged == rows[:1]  # all rows unless paging is asked for
     assert all(row["user"] == "test1" for row in rows)
     row = next(row for row in rows if row["jobid"] == str(jobid))
     assert row["state"] == "COMPLETED" and row["nodes"] == "1"
