@@ -4,7 +4,8 @@ Options: --target FILE (or TESTBUILD_TARGET) names the deployment; --report
 DIR writes JUnit XML, JSON, Markdown and HTML there. Fixtures: `target`,
 `client` and `other` (the target's two identities), `workdir` and
 `other_workdir` (a fresh folder per run and identity, removed afterwards),
-`truth` (commands on the system, or a skip with the reason) and
+`truth` (checks on the system and in the staging store, each reported as
+skipped with the reason when the target grants no access) and
 `testbuild_target` (a running local testbuild, for client projects' CI).
 Marker: `requires(capability)` skips a test the target does not offer.
 """
@@ -21,7 +22,7 @@ import pytest
 
 from scenarios.client import Client, Recorder
 from scenarios.target import Target, TargetError, load
-from scenarios.truth import SystemTruth
+from scenarios.truth import SystemTruth, Truth
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -140,17 +141,17 @@ def folder(client: Client, workdir: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def truth(target: Target) -> SystemTruth | None:
+def system_access(target: Target) -> SystemTruth | None:
     ssh = target.ground_truth.ssh
     return SystemTruth(ssh) if ssh else None
 
 
 @pytest.fixture
-def system_truth(truth: SystemTruth | None) -> SystemTruth:
-    """Ground truth on the system; the test is skipped (with why) without it."""
-    if truth is None:
-        pytest.skip("ground truth: the target grants no SSH access (groundTruth.ssh)")
-    return truth
+def truth(
+    target: Target, system_access: SystemTruth | None, request: pytest.FixtureRequest
+) -> Truth:
+    """Ground truth for this test; checks it cannot make are reported as skipped."""
+    return Truth(system_access, target.ground_truth.s3, request.node)
 
 
 @pytest.fixture(scope="session")

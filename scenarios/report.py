@@ -35,6 +35,7 @@ class Case:
     reason: str = ""
     duration: float = 0.0
     covers: list[str] = field(default_factory=list)
+    skipped_checks: list[str] = field(default_factory=list)  # ground truth not granted
 
 
 class ReportCollector:
@@ -56,6 +57,11 @@ class ReportCollector:
         if case is None:
             return
         case.duration += report.duration
+        case.skipped_checks += [
+            text
+            for name, text in report.user_properties
+            if name == "skipped-check" and text not in case.skipped_checks
+        ]
         if report.skipped and case.status == PASS:
             case.status = SKIP
             case.reason = _skip_reason(report)
@@ -98,6 +104,7 @@ def build(
             "reason": case.reason,
             "duration_seconds": round(case.duration, 2),
             "operations": sorted({" ".join(e.operation) for e in done if e.operation}),
+            "skipped_checks": case.skipped_checks,
         }
         if case.status in (FAIL, ERROR) and done:
             last = done[-1]
@@ -234,6 +241,9 @@ def markdown(document: dict[str, Any]) -> str:
     skipped = [c for c in document["cases"] if c["status"] == SKIP]
     lines += ["", f"## Skipped ({len(skipped)})", ""]
     lines += [f"- {case['id']}: {case['reason']}" for case in skipped]
+    unchecked = [(c["id"], text) for c in document["cases"] for text in c["skipped_checks"]]
+    lines += ["", f"## Ground-truth checks skipped ({len(unchecked)})", ""]
+    lines += [f"- {test}: {text}" for test, text in unchecked]
     return "\n".join(lines) + "\n"
 
 

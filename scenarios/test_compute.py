@@ -9,7 +9,7 @@ import time
 import pytest
 
 from scenarios.client import Client
-from scenarios.truth import SystemTruth
+from scenarios.truth import Truth
 
 pytestmark = pytest.mark.requires("scheduler")
 
@@ -41,15 +41,15 @@ def accounted(client: Client, jobid: str, until: str, timeout: float = 90) -> di
 
 
 @pytest.mark.covers("POST /compute/jobs/upload", "GET /compute/acct")
-def test_an_uploaded_job_runs_to_completion(client: Client, truth: SystemTruth | None):
+def test_an_uploaded_job_runs_to_completion(client: Client, truth: Truth):
     job = submit(client, QUICK)
     assert job["result"] == "Job submitted"
     jobid = str(job["jobid"])
     assert "/firecrest/" in job["job_file"], job["job_file"]
     row = accounted(client, jobid, "COMPLETED")
     assert row["user"] == client.user
-    if truth is not None:
-        state = truth.run(client.user, f"sacct -n -X -P -j {jobid} -o State").text.strip()
+    if (system := truth.system("the job's state in sacct")) is not None:
+        state = system.run(client.user, f"sacct -n -X -P -j {jobid} -o State").text.strip()
         assert state == "COMPLETED"
 
 

@@ -12,7 +12,7 @@ import requests
 
 from scenarios.client import Client
 from scenarios.test_compute import accounted
-from scenarios.truth import SystemTruth
+from scenarios.truth import Truth
 
 MB = 1024 * 1024
 
@@ -36,9 +36,7 @@ def post_form(task: dict, content: bytes, name: str) -> None:
     "POST /storage/xfer-external/download",
     "POST /storage/xfer-external/invalidate",
 )
-def test_external_upload_and_download_round_trip(
-    client: Client, folder: str, truth: SystemTruth | None
-):
+def test_external_upload_and_download_round_trip(client: Client, folder: str, truth: Truth):
     content = os.urandom(3 * MB)
     task_id = client.created_task(
         client.post("/storage/xfer-external/upload", targetPath=folder, sourcePath="payload.bin")
@@ -47,12 +45,16 @@ def test_external_upload_and_download_round_trip(
     assert form["description"] == "Form URL from Object Storage received"
     assert form["data"]["msg"]["command"]
     post_form(form, content, "payload.bin")
+    if (store := truth.store("the object in the staging store")) is not None:
+        parameters = form["data"]["msg"]["parameters"]
+        bucket = parameters["url"].rstrip("/").rsplit("/", 1)[-1]
+        assert store.stat_object(bucket, parameters["data"]["key"]).size == len(content)
     done = client.wait_task(task_id, until={"114", "115"})
     assert done["status"] == "114", done["data"]
     summed = client.get("/utilities/checksum", targetPath=f"{folder}/payload.bin")
     assert hashlib.sha256(content).hexdigest() in summed.json()["output"]
-    if truth is not None:
-        on_system = truth.run(client.user, f"sha1sum {folder}/payload.bin").text.split()[0]
+    if (system := truth.system("the uploaded file's bytes on the system")) is not None:
+        on_system = system.run(client.user, f"sha1sum {folder}/payload.bin").text.split()[0]
         assert on_system == hashlib.sha1(content).hexdigest()
 
     download_id = client.created_task(

@@ -11,7 +11,7 @@ import tarfile
 import pytest
 
 from scenarios.client import Client
-from scenarios.truth import SystemTruth
+from scenarios.truth import Truth
 
 TEXT = b"one\ntwo\nthree\n"
 
@@ -82,12 +82,12 @@ def test_rename(client: Client, folder: str, text_file: str):
 
 
 @pytest.mark.covers("PUT /utilities/chmod")
-def test_chmod(client: Client, text_file: str, truth: SystemTruth | None):
+def test_chmod(client: Client, text_file: str, truth: Truth):
     assert client.put("/utilities/chmod", targetPath=text_file, mode="700").status_code == 200
     entry = client.get("/utilities/ls", targetPath=text_file).json()["output"][0]
     assert entry["permissions"] == "rwx------"
-    if truth is not None:
-        assert truth.run(client.user, f"stat -c %a {text_file}").text.strip() == "700"
+    if (system := truth.system("the mode on the system")) is not None:
+        assert system.run(client.user, f"stat -c %a {text_file}").text.strip() == "700"
     error(client.put("/utilities/chmod", targetPath=text_file, mode="abc"), "X-Invalid-Mode")
 
 
@@ -155,12 +155,12 @@ def test_symlink(client: Client, folder: str, text_file: str):
 
 
 @pytest.mark.covers("POST /utilities/upload", "GET /utilities/download")
-def test_upload_and_download(client: Client, folder: str, truth: SystemTruth | None):
+def test_upload_and_download(client: Client, folder: str, truth: Truth):
     content = os.urandom(100_000)
     made = client.post("/utilities/upload", targetPath=folder, files={"file": ("bin", content)})
     assert made.status_code == 201
-    if truth is not None:
-        on_system = truth.run(client.user, f"sha1sum {folder}/bin").text.split()[0]
+    if (system := truth.system("the uploaded bytes on the system")) is not None:
+        on_system = system.run(client.user, f"sha1sum {folder}/bin").text.split()[0]
         assert on_system == hashlib.sha1(content).hexdigest()
     fetched = client.get("/utilities/download", sourcePath=f"{folder}/bin")
     assert fetched.status_code == 200 and fetched.content == content
@@ -179,11 +179,11 @@ def test_upload_over_the_size_limit_is_refused(client: Client, folder: str):
 
 
 @pytest.mark.covers("DELETE /utilities/rm")
-def test_rm(client: Client, folder: str, text_file: str, truth: SystemTruth | None):
+def test_rm(client: Client, folder: str, text_file: str, truth: Truth):
     assert client.delete("/utilities/rm", targetPath=text_file).status_code == 204
     assert client.get("/utilities/ls", targetPath=folder).json()["output"] == []
-    if truth is not None:
-        assert truth.run(client.user, f"ls -A {folder}").text.strip() == ""
+    if (system := truth.system("the file gone on the system")) is not None:
+        assert system.run(client.user, f"ls -A {folder}").text.strip() == ""
     error(client.delete("/utilities/rm", targetPath=text_file), "X-Invalid-Path")
 
 

@@ -1,8 +1,10 @@
-"""Ground truth behind the API: commands on the system, run as an identity.
+"""Ground truth behind the API: commands on the system run as an identity,
+and objects in the staging store.
 
-The target grants it with its SSH CA key: each command gets a throw-away key
+The target grants SSH with its CA key: each command gets a throw-away key
 signed with `ssh-keygen -s` for that user, valid for a minute, whose
-force-command is the command (the login node's usual rules apply).
+force-command is the command (the login node's usual rules apply). S3 is
+granted with credentials for the staging store.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from minio import Minio
 
-from scenarios.target import SshTruth
+from scenarios.target import S3Truth, SshTruth
 
 
 @dataclass(frozen=True)
@@ -105,3 +108,35 @@ def _pem_file(key: ed25519.Ed25519PrivateKey):
         serialization.NoEncryption(),
     )
     return io.StringIO(pem.decode())
+
+
+class Truth:
+    """Ground truth for one test: a check runs where the target grants the
+    access it needs; otherwise it is recorded as skipped, with the reason, in
+    the test's report (the API-level checks run either way)."""
+
+    def __init__(self, system: SystemTruth | None, s3: S3Truth | None, node) -> None:
+        self._system = system
+        self._s3 = s3
+        self._node = node
+
+    def system(self, what: str) -> SystemTruth | None:
+        if self._system is None:
+            self._skipped(what, "the target grants no SSH access (groundTruth.ssh)")
+        return self._system
+
+    def store(self, what: str) -> Minio | None:
+        if self._s3 is None:
+            self._skipped(what, "the target grants no S3 access (groundTruth.s3)")
+            return None
+        secure = self._s3.url.startswith("https://")
+        return Minio(
+            self._s3.url.split("://", 1)[1],
+            access_key=self._s3.access_key,
+            secret_key=self._s3.secret_key,
+            secure=secure,
+            region=self._s3.region,
+        )
+
+    def _skipped(self, what: str, why: str) -> None:
+        self._node.user_properties.append(("skipped-check", f"{what}: {why}"))

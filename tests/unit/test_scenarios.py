@@ -10,6 +10,7 @@ import pytest
 from scenarios.endpoints import OPERATIONS, OUT_OF_SCOPE, operation_of
 from scenarios.report import FAIL, PASS, SKIP, Case, build, compare, markdown, page
 from scenarios.target import TargetError, parse
+from scenarios.truth import Truth
 
 TARGET = """
 name: site
@@ -146,3 +147,18 @@ def test_compare_marks_operations_that_differ():
     differing = [line for line in lines if line.startswith("≠")]
     assert len(differing) == 1 and "GET /status/systems" in differing[0]
     assert "one" in lines[0] and "two" in lines[0]
+
+
+def test_ground_truth_not_granted_is_recorded_as_a_skipped_check():
+    node = SimpleNamespace(user_properties=[])
+    truth = Truth(None, None, node)
+    assert truth.system("the file's bytes") is None
+    assert truth.store("the object") is None
+    assert node.user_properties == [
+        ("skipped-check", "the file's bytes: the target grants no SSH access (groundTruth.ssh)"),
+        ("skipped-check", "the object: the target grants no S3 access (groundTruth.s3)"),
+    ]
+    case = Case("s/test_utilities.py::t", "utilities", PASS, skipped_checks=["the file's bytes: x"])
+    document = build([case], [], {"name": "t"}, [], "s", "e")
+    assert document["cases"][0]["skipped_checks"] == ["the file's bytes: x"]
+    assert "the file's bytes: x" in markdown(document)
