@@ -5,11 +5,8 @@ staging area, and the conformance suite's running time."""
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,12 +16,12 @@ from typing import Any
 
 import requests
 
+from harness import conformance
 from harness.components.cluster import ClusterComponent
 from harness.components.firecrest import FirecrestComponent
 from harness.components.keycloak import KeycloakComponent
 from harness.components.minio import MinioComponent
 from harness.environment import Environment
-from harness.paths import SCENARIOS
 from stack.certificator import issue_identity
 from stack.staging import bucket_of
 
@@ -292,25 +289,9 @@ def conformance_run(environment: Environment) -> dict[str, Any]:
     """The whole conformance suite against the environment: wall time and outcome."""
     with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as folder:
         started = time.monotonic()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                str(SCENARIOS),
-                "--target",
-                str(environment.target_file()),
-                "--report",
-                folder,
-                "-q",
-                "-p",
-                "no:cacheprovider",
-            ],
-            capture_output=True,
-            timeout=1800,
-        )
+        conformance.run(environment.target_file(), Path(folder), quiet=True)
         seconds = time.monotonic() - started
-        totals = json.loads((Path(folder) / "report.json").read_text())["totals"]
+        totals = conformance.read_report(Path(folder))["totals"]
     return {"seconds": round(seconds, 1), "totals": totals}
 
 

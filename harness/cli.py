@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import config as config_module
+from harness import conformance
 from harness.environment import Environment
 from harness.errors import TestbuildError
 from harness.keycloak_realm import TokenRefused
-from harness.paths import SCENARIOS
 from harness.progress import Progress
 
 DEFAULT_CONFIG = "testbuild.yaml"
@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     ssh.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER, help="after '--'")
     ssh.set_defaults(handler=_ssh)
 
-    conformance = commands.add_parser(
+    suites = commands.add_parser(
         "conformance",
         help="run the conformance suites against a FirecREST deployment",
         description=(
@@ -98,23 +98,23 @@ def _parser() -> argparse.ArgumentParser:
             " and write a report; or compare two reports."
         ),
     )
-    conformance.add_argument(
+    suites.add_argument(
         "--target", type=Path, help="target description (default: this environment's)"
     )
-    conformance.add_argument(
+    suites.add_argument(
         "--report", type=Path, default=Path("out"), help="report folder (default: ./out)"
     )
-    conformance.add_argument(
+    suites.add_argument(
         "--compare",
         nargs=2,
         type=Path,
         metavar=("A.json", "B.json"),
         help="show two reports side by side instead of running",
     )
-    conformance.add_argument(
+    suites.add_argument(
         "pytest_args", nargs="*", help="more pytest arguments after --, e.g. -- -k utilities"
     )
-    conformance.set_defaults(handler=_conformance)
+    suites.set_defaults(handler=_conformance)
 
     compose = commands.add_parser("compose", help="print the environment as a compose file")
     compose.add_argument(
@@ -296,22 +296,9 @@ def _conformance(arguments: argparse.Namespace) -> int:
                 f"{target} does not exist: this environment is not up",
                 fix="run `testbuild up` first, or give --target FILE",
             )
-    import pytest
-
-    code = pytest.main(
-        [
-            str(SCENARIOS),
-            "--target",
-            str(target),
-            "--report",
-            str(arguments.report),
-            "-p",
-            "no:cacheprovider",
-            *arguments.pytest_args,
-        ]
-    )
+    code = conformance.run(target, arguments.report, arguments.pytest_args)
     print(f"report: {arguments.report}/report.html, report.md, report.json, junit.xml")
-    return int(code)
+    return code
 
 
 def _images(arguments: argparse.Namespace) -> int:

@@ -60,6 +60,19 @@ class Api:
     def delete(self, path: str, **form: Any) -> requests.Response:
         return self.request("DELETE", path, data=form)
 
+    def wait_until_up(self, timeout: float = 30) -> None:
+        """Block until the API answers its health check (after a restart)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(f"{self.url}/_health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.url} not answering after {timeout}s")
+            time.sleep(0.2)
+
     def task(self, task_id: str) -> dict[str, Any]:
         response = self.request("GET", f"/tasks/{task_id}", machine=False)
         assert response.status_code == 200, response.text

@@ -3,16 +3,13 @@ fault is put between them and the stack (so they can fail)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from harness import conformance
 from harness.environment import Environment
-from harness.paths import SCENARIOS
 from tests.integration.fault_proxy import ALL_FAULTS, FaultProxy
 
 pytestmark = pytest.mark.integration
@@ -36,25 +33,8 @@ EXPECTED_FAILURES = {
 
 
 def run_suites(target: Path, report: Path) -> dict:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(SCENARIOS),
-            "--target",
-            str(target),
-            "--report",
-            str(report),
-            "-p",
-            "no:cacheprovider",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    return json.loads((report / "report.json").read_text())
+    conformance.run(target, report, ["-q"], quiet=True)
+    return conformance.read_report(report)
 
 
 def not_passed(document: dict) -> dict[str, str]:

@@ -138,14 +138,7 @@ def restart_api(api: Api, environment: Environment, crash: bool = False) -> None
         firecrest.start()
     else:
         firecrest.restart(timeout=10)
-
-    def answers() -> bool:
-        try:
-            return requests.get(f"{api.url}/_health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    eventually(answers, timeout=30)
+    api.wait_until_up()
 
 
 def test_missing_malformed_and_forged_tokens_are_refused(api: Api):

@@ -243,7 +243,7 @@ def test_a_waiting_upload_and_an_interrupted_move_survive_a_crash(
     )
     form = wait_status(api, waiting, {"111"})
     crash_api(environment)
-    wait_for_api(api)
+    api.wait_until_up()
     run_upload_command(form, local)  # posted while nobody watched
     assert wait_status(api, waiting, {"114", "115"})["status"] == "114"
 
@@ -260,7 +260,7 @@ def test_a_waiting_upload_and_an_interrupted_move_survive_a_crash(
         crash_api(environment)
     finally:
         controller.exec_run(["pkill", "-CONT", "-x", "sshd"])
-    wait_for_api(api)
+    api.wait_until_up()
     assert wait_status(api, interrupted, {"114", "115"}, timeout=90)["status"] == "114"
     assert sha1_on_cluster(login, f"{work}/moved") == hashlib.sha1(moved.read_bytes()).hexdigest()
 
@@ -270,13 +270,3 @@ def crash_api(environment: Environment) -> None:
     firecrest = environment.runtime.container("firecrest")
     firecrest.kill()
     firecrest.start()
-
-
-def wait_for_api(api: Api) -> None:
-    def answers() -> bool:
-        try:
-            return requests.get(f"{api.url}/_health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    eventually(answers, timeout=30)
