@@ -1,64 +1,49 @@
-"""A small FirecREST v1 client for the integration tests: real tokens, one
-polling helper with a deadline that reports the task's last state."""
+"""The integration tests' FirecREST client: the conformance suites' own client
+(real tokens, one polling helper) pointed at an environment of the tests."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from harness.components.firecrest import FirecrestComponent
-from harness.components.keycloak import KeycloakComponent
 from harness.environment import Environment
+from scenarios.client import Client, Recorder
+from scenarios.target import Identity, load
 
 FINAL_STATUSES = {"200", "400", "114", "115", "117", "118"}
 
 
-@dataclass
-class Api:
-    url: str
-    token: str
-    machine: str
-
+class Api(Client):
     @classmethod
     def for_user(cls, environment: Environment, user: str) -> Api:
-        context = environment.context()
-        return cls(
-            url=FirecrestComponent().url(context),
-            token=KeycloakComponent().token(context, user=user),
-            machine=context.config.cluster.name,
-        )
+        """As `user` of the environment (which must be up: it wrote its target file)."""
+        target = load(environment.target_file())
+        identity = Identity(name=user, password=environment.config.user(user).password)
+        return cls(target, identity, Recorder())
 
-    def headers(self, machine: bool = True) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if machine:
-            headers["X-Machine-Name"] = self.machine
-        return headers
+    @property
+    def url(self) -> str:
+        return self.base
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        machine: bool = True,
-        headers: dict[str, str] | None = None,
-        **kwargs: Any,
-    ):
-        sent = {**self.headers(machine), **(headers or {})}
-        return requests.request(method, f"{self.url}{path}", headers=sent, timeout=60, **kwargs)
+    @property
+    def token(self) -> str:
+        return self.tokens.current()
 
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return self.request("GET", path, params=params)
+    @property
+    def machine(self) -> str:
+        return self.target.system.name
 
-    def post(self, path: str, files: dict | None = None, **form: Any) -> requests.Response:
-        return self.request("POST", path, data=form, files=files)
+    def finished_task(self, response: requests.Response, timeout: float = 60) -> dict[str, Any]:
+        """The task a creation response names, once it reached a final status."""
+        return self.wait_task(self.created_task(response), FINAL_STATUSES, timeout)
 
-    def put(self, path: str, **form: Any) -> requests.Response:
-        return self.request("PUT", path, data=form)
-
-    def delete(self, path: str, **form: Any) -> requests.Response:
-        return self.request("DELETE", path, data=form)
+    def task_data(self, response: requests.Response, timeout: float = 60) -> Any:
+        """The data of a task that must finish successfully."""
+        task = self.finished_task(response, timeout)
+        assert task["status"] == "200", task
+        return task["data"]
 
     def wait_until_up(self, timeout: float = 30) -> None:
         """Block until the API answers its health check (after a restart)."""
@@ -72,29 +57,3 @@ class Api:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.url} not answering after {timeout}s")
             time.sleep(0.2)
-
-    def task(self, task_id: str) -> dict[str, Any]:
-        response = self.request("GET", f"/tasks/{task_id}", machine=False)
-        assert response.status_code == 200, response.text
-        return response.json()["task"]
-
-    def finished_task(self, response: requests.Response, timeout: float = 60) -> dict[str, Any]:
-        """The task a creation response names, once it reached a final status."""
-        assert response.status_code in (200, 201), response.text
-        body = response.json()
-        assert body["success"] == "Task created"
-        assert body["task_url"].endswith(f"/tasks/{body['task_id']}")
-        deadline = time.monotonic() + timeout
-        while True:
-            task = self.task(body["task_id"])
-            if task["status"] in FINAL_STATUSES:
-                return task
-            if time.monotonic() > deadline:
-                raise AssertionError(f"task not finished after {timeout}s; last state: {task}")
-            time.sleep(0.2)
-
-    def task_data(self, response: requests.Response, timeout: float = 60) -> Any:
-        """The data of a task that must finish successfully."""
-        task = self.finished_task(response, timeout)
-        assert task["status"] == "200", task
-        return task["data"]

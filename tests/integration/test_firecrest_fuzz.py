@@ -10,7 +10,6 @@ and job submissions, so the other tests' users are untouched.
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 import schemathesis
@@ -29,7 +28,6 @@ pytestmark = pytest.mark.integration
 
 FUZZ_USER = "testuser"
 EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "20"))
-TOKEN_REUSE_SECONDS = 120  # well inside Keycloak's 300 s lifespan
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -38,22 +36,7 @@ CHECKS = [
 ]
 
 
-class FreshApi:
-    """An Api whose token is renewed before it can expire during a long run."""
-
-    def __init__(self, environment: Environment) -> None:
-        self.environment = environment
-        self.api = Api.for_user(environment, FUZZ_USER)
-        self.fetched = time.monotonic()
-
-    def current(self) -> Api:
-        if time.monotonic() - self.fetched > TOKEN_REUSE_SECONDS:
-            self.api = Api.for_user(self.environment, FUZZ_USER)
-            self.fetched = time.monotonic()
-        return self.api
-
-
-def fuzz(operation, fuzz_api: FreshApi) -> None:
+def fuzz(operation, api: Api) -> None:
     """Hypothesis-driven requests to one operation, each answer validated."""
 
     @given(case=operation.as_strategy())
@@ -64,7 +47,6 @@ def fuzz(operation, fuzz_api: FreshApi) -> None:
         database=None,
     )
     def run(case) -> None:
-        api = fuzz_api.current()
         headers = {"Authorization": f"Bearer {api.token}"}
         if case.headers and "X-Machine-Name" in case.headers:
             # Mostly the real machine, so requests reach the cluster; unknown
@@ -78,14 +60,14 @@ def fuzz(operation, fuzz_api: FreshApi) -> None:
 def test_every_answer_is_documented_and_never_a_server_error(environment: Environment):
     # The pytest plugin's lazy schemas do not run on pytest 9, so the
     # operations are driven one by one and the failures gathered.
-    fuzz_api = FreshApi(environment)
-    schema = schemathesis.openapi.from_url(f"{fuzz_api.current().url}/openapi.json")
+    api = Api.for_user(environment, FUZZ_USER)  # its token is renewed before it expires
+    schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 47  # every operation of Status, Utilities, Compute, Storage, Tasks
     failures = {}
     for operation in operations:
         try:
-            fuzz(operation, fuzz_api)
+            fuzz(operation, api)
         except Exception as error:  # a failed check, with schemathesis's reproduction
             failures[operation.label] = str(error)[:2000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())

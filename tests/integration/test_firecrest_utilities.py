@@ -247,8 +247,9 @@ def test_a_command_that_outlives_the_time_limit_times_out(
 def test_machine_header_missing_or_unknown(api: Api):
     missing = api.request("GET", "/utilities/whoami", machine=False)
     error_header(missing, "X-Machine-Does-Not-Exist")
-    elsewhere = Api(url=api.url, token=api.token, machine="nosuchmachine")
-    unknown = elsewhere.get("/utilities/whoami")
+    unknown = api.request(
+        "GET", "/utilities/whoami", machine=False, headers={"X-Machine-Name": "nosuchmachine"}
+    )
     assert error_header(unknown, "X-Machine-Does-Not-Exist") == (
         "Machine nosuchmachine does not exist"
     )
