@@ -47,7 +47,7 @@ class ReportCollector:
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
-            covers = [" ".join(args) for m in item.iter_markers("covers") for args in [m.args]]
+            covers = [operation for m in item.iter_markers("covers") for operation in m.args]
             self.cases[item.nodeid] = Case(
                 id=item.nodeid, area=_area_of_test(item.nodeid), covers=covers
             )

@@ -90,3 +90,32 @@ def test_the_fixture_for_client_projects_yields_a_running_testbuild(pytester: py
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_suites_select_by_capability(environment: Environment, tmp_path: Path):
+    description = yaml.safe_load(environment.target_file().read_text())
+    description["capabilities"] = {
+        "scheduler": False,
+        "transfer": "none",
+        "internalTransfers": False,
+    }
+    limited = tmp_path / "limited.yaml"
+    limited.write_text(yaml.safe_dump(description))
+    report = tmp_path / "report"
+    conformance.run(
+        limited, report, ["-q", "-k", "compute or storage or tasks or tutorial"], quiet=True
+    )
+    document = conformance.read_report(report)
+    selected = [
+        case
+        for case in document["cases"]
+        if case["id"]
+        .split("::")[0]
+        .endswith(("test_compute.py", "test_storage.py", "test_tasks.py", "test_tutorial.py"))
+    ]
+    assert selected and all(case["status"] == "SKIP" for case in selected), selected
+    assert all("does not offer" in case["reason"] for case in selected)
+    matrix = {f"{row['method']} {row['path']}": row for row in document["matrix"]}
+    assert matrix["POST /compute/jobs/upload"]["status"] == "skipped"
+    assert "scheduler" in matrix["POST /compute/jobs/upload"]["detail"]
+    assert matrix["POST /storage/xfer-external/upload"]["status"] == "skipped"
