@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from harness.errors import ConfigError
 
 API_VERSION = "testbuild/v1"
+SERVICE_ACCOUNT_PREFIX = "service-account-"
 DEFAULT_CA_FOLDER = Path("/usr/local/share/ca-certificates")
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
@@ -75,7 +76,7 @@ class Client(_Strict):
 
     @property
     def service_account(self) -> str:
-        return f"service-account-{self.client_id}"
+        return f"{SERVICE_ACCOUNT_PREFIX}{self.client_id}"
 
 
 class Keycloak(_Strict):
@@ -141,6 +142,11 @@ class EnvironmentConfig(_Strict):
     def _is_ip_address(cls, value: str) -> str:
         ipaddress.ip_address(value)
         return value
+
+    @property
+    def people(self) -> list[User]:
+        """The users who log in with a password (not clients' service accounts)."""
+        return [user for user in self.users if not user.name.startswith(SERVICE_ACCOUNT_PREFIX)]
 
     def user(self, name: str) -> User:
         for user in self.users:

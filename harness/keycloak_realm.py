@@ -14,11 +14,10 @@ from typing import Any
 
 import requests
 
-from harness.config import EnvironmentConfig, User
+from harness.config import SERVICE_ACCOUNT_PREFIX, EnvironmentConfig, User
 from harness.errors import TestbuildError
 
 MANAGED_GROUP = "testbuild-users"
-SERVICE_ACCOUNT_PREFIX = "service-account-"
 TIMEOUT = 15
 
 
@@ -149,14 +148,11 @@ class RealmSeeder:
             EXPIRY_PROBE, expiry_probe_representation(self.client_secrets[EXPIRY_PROBE])
         )
         group = self._ensure_group()
-        wanted = self._people()
+        wanted = self.config.people
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda user: self._ensure_user(user, group), wanted))
         self._remove_stale_users(group, {user.name for user in wanted})
         return self.changes
-
-    def _people(self) -> list[User]:
-        return [u for u in self.config.users if not u.name.startswith(SERVICE_ACCOUNT_PREFIX)]
 
     def _create_realm(self) -> None:
         """A new realm with everything in it, in one request (much faster than one
@@ -184,7 +180,7 @@ class RealmSeeder:
                 "credentials": [{"type": "password", "value": user.password, "temporary": False}],
                 "groups": [f"/{MANAGED_GROUP}"],
             }
-            for user in self._people()
+            for user in self.config.people
         ]
         realm = {
             "realm": self.realm,

@@ -22,7 +22,7 @@ def describe(context: Context) -> dict[str, Any]:
     config = context.config
     keycloak = KeycloakComponent().endpoints(context)
     client = keycloak["clients"][0]
-    people = [u for u in config.users if not u.name.startswith("service-account-")][:2]
+    people = config.people[:2]
     login = ClusterComponent().login_node(context)
     minio = MinioComponent().endpoints(context)
     return {

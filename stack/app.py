@@ -151,10 +151,7 @@ def _add_access_log(app: Flask) -> None:
             "user": g.get("user"),
             "request_id": g.get("request_id"),
         }
-        task_id = (
-            (response.get_json(silent=True) or {}).get("task_id") if response.is_json else None
-        )
-        if task_id:
-            fields["task_id"] = task_id
+        if g.get("task_id"):  # set where a task is created (jobs.task_created)
+            fields["task_id"] = g.task_id
         log.info("request", extra=fields)
         return response

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import posixpath
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, jsonify
+from flask import current_app, g, jsonify
 
 from stack import errors, slurm
 from stack.api import Call
@@ -62,6 +63,12 @@ def start_task(call: Call, service: str, work: Callable[[Runner], Outcome], stat
     task = context.store.create(call.user, service, call.machine.name)
     runner = Runner(context, call.user, call.machine, task["task_id"])
     context.runner.submit(task["task_id"], lambda: runner.outcome_of(work))
+    return task_created(task, status)
+
+
+def task_created(task: dict[str, Any], status: int):
+    """The answer that names a new task (and the task id for the access log)."""
+    g.task_id = task["task_id"]
     body = {"success": "Task created", "task_id": task["task_id"], "task_url": task["task_url"]}
     return jsonify(body), status
 
@@ -100,20 +107,57 @@ def submitted(runner: Runner, sbatch: str) -> Outcome:
 
 
 def job_files(runner: Runner, jobid: str) -> dict[str, str]:
-    ok, out, _ = runner.run(f"scontrol -o show job {jobid}")
-    record = slurm.parse_records(out)[0] if ok and out.strip() else {}
+    return jobs_files(runner, [jobid])[jobid]
+
+
+def jobs_files(runner: Runner, jobids: list[str]) -> dict[str, dict[str, str]]:
+    """Each job's script and output files, and the end of what they hold so far.
+
+    Two commands whatever the number of jobs (scontrol, then every tail in one
+    line), since each command is an SSH login of its own.
+    """
+    if not jobids:
+        return {}
+    records = _job_records(runner, jobids)
     files = {
-        "job_file": record.get("Command", "command-not-found"),
-        "job_file_out": record.get("StdOut", "stdout-file-not-found"),
-        "job_file_err": record.get("StdErr", "stderr-file-not-found"),
+        jobid: {
+            "job_file": records.get(jobid, {}).get("Command", "command-not-found"),
+            "job_file_out": records.get(jobid, {}).get("StdOut", "stdout-file-not-found"),
+            "job_file_err": records.get(jobid, {}).get("StdErr", "stderr-file-not-found"),
+        }
+        for jobid in jobids
     }
-    files["job_data_out"] = _tail_of(runner, files["job_file_out"])
-    files["job_data_err"] = _tail_of(runner, files["job_file_err"])
+    paths = sorted({f[k] for f in files.values() for k in ("job_file_out", "job_file_err")})
+    tails = _tails(runner, [path for path in paths if path.startswith("/")])
+    for entry in files.values():
+        entry["job_data_out"] = tails.get(entry["job_file_out"], "")
+        entry["job_data_err"] = tails.get(entry["job_file_err"], "")
     return files
 
 
-def _tail_of(runner: Runner, path: str) -> str:
-    if not path.startswith("/"):
-        return ""
-    ok, out, _ = runner.run(f"tail -c {OUTPUT_TAIL_BYTES} -- {quote(path)}")
-    return out if ok else ""  # not written yet while the job waits
+def _job_records(runner: Runner, jobids: list[str]) -> dict[str, dict[str, str]]:
+    """scontrol's records by job id: of one job, or of every job it shows."""
+    one = f" {quote(jobids[0])}" if len(jobids) == 1 else ""
+    ok, out, _ = runner.run(f"scontrol -o show job{one}")
+    records = slurm.parse_records(out) if ok else []
+    if one:
+        return {jobids[0]: records[0]} if records else {}
+    by_id = {}
+    for record in records:
+        by_id[record.get("JobId", "")] = record
+        if record.get("ArrayTaskId"):  # squeue names array tasks <array job>_<task>
+            by_id[f"{record.get('ArrayJobId')}_{record['ArrayTaskId']}"] = record
+    return by_id
+
+
+def _tails(runner: Runner, paths: list[str]) -> dict[str, str]:
+    """The last bytes of each file; a file not written yet (job waiting) gives ""."""
+    if not paths:
+        return {}
+    marker = f"--{uuid.uuid4().hex}--"
+    command = "; ".join(
+        f"tail -c {OUTPUT_TAIL_BYTES} -- {quote(path)}; echo {marker}" for path in paths
+    )
+    _, out, _ = runner.run(command)
+    parts = out.split(f"{marker}\n")
+    return {path: part for path, part in zip(paths, parts, strict=False)}

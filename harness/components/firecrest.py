@@ -196,7 +196,7 @@ class FirecrestComponent:
 
     def _status(self, context: Context, path: str) -> tuple[list[dict] | None, str | None]:
         """The `out` of a GET under /status with a real token, or what went wrong."""
-        people = [u for u in context.config.users if not u.name.startswith("service-account-")]
+        people = context.config.people
         keycloak = KeycloakComponent()
         token = (
             keycloak.token(context, user=people[0].name)

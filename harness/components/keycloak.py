@@ -152,7 +152,7 @@ class KeycloakComponent:
         return token_request(endpoints["token_url"], client_id, clients[client_id], form)
 
     def _grants_work(self, context: Context) -> str | None:
-        people = [u for u in context.config.users if not u.name.startswith("service-account-")]
+        people = context.config.people
         if people:
             self.token(context, user=people[0].name)
         for client in context.config.keycloak.clients:

@@ -24,7 +24,7 @@ from stack.jobs import (
     Outcome,
     Runner,
     account_option,
-    job_files,
+    jobs_files,
     start_task,
     submit_script,
     submitted,
@@ -175,8 +175,10 @@ def _squeue(runner: Runner, jobs: list[str] | None, own: bool) -> tuple[bool, li
     return ok, slurm.parse_squeue(out) if ok else [], err
 
 
-def _with_files(runner: Runner, job: dict[str, Any]) -> dict[str, Any]:
-    return {**job, **job_files(runner, job["jobid"])}
+def _with_files(runner: Runner, jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The jobs indexed "0", "1", ... as clients read them, with their files."""
+    files = jobs_files(runner, [job["jobid"] for job in jobs])
+    return {str(i): {**job, **files[job["jobid"]]} for i, job in enumerate(jobs)}
 
 
 @_route(
@@ -199,7 +201,7 @@ def list_jobs(call: Call):
         if not ok:
             return ERROR, err
         page = _page(call, rows)
-        return SUCCESS, {str(i): _with_files(runner, job) for i, job in enumerate(page)}
+        return SUCCESS, _with_files(runner, page)
 
     return start_task(call, "compute", work)
 
@@ -222,7 +224,7 @@ def get_job(call: Call):
             return ERROR, err
         if not rows:
             return ERROR, f"Job {jobid} is not among the jobs of {runner.user} in the queue"
-        return SUCCESS, {"0": _with_files(runner, rows[0])}
+        return SUCCESS, _with_files(runner, rows[:1])
 
     return start_task(call, "compute", work)
 

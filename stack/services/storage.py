@@ -29,7 +29,7 @@ from stack import errors, schemas
 from stack.api import Call, Endpoint, Param, route
 from stack.commands import PathState, probe, quote
 from stack.errors import ApiError
-from stack.jobs import Outcome, Runner, account_option, start_task, submit_script
+from stack.jobs import Outcome, Runner, account_option, start_task, submit_script, task_created
 from stack.services import Service
 from stack.staging import Staging
 
@@ -122,7 +122,7 @@ def external_upload(call: Call):
     message = _form_message(form, download_url, transfer.source)
     context.store.update(task["task_id"], "111", _upload_data(transfer, "111", message))
     context.transfers.track(transfer)
-    return _created(task)
+    return task_created(task, 201)
 
 
 def _waiting_text() -> str:
@@ -234,7 +234,7 @@ def external_download(call: Call):
     )
     context.store.update(task["task_id"], "116", {"source": path, "system_name": transfer.system})
     context.transfers.track(transfer)
-    return _created(task)
+    return task_created(task, 201)
 
 
 @_route(
@@ -262,11 +262,6 @@ def invalidate(call: Call):
 
 def _probe(call: Call, path: str) -> PathState:
     return probe(_context().shell, call.user, call.machine, path, CHECK_TIME_LIMIT)
-
-
-def _created(task: dict[str, Any]):
-    body = {"success": "Task created", "task_id": task["task_id"], "task_url": task["task_url"]}
-    return jsonify(body), 201
 
 
 class Transfers:

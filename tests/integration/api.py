@@ -9,10 +9,8 @@ from typing import Any
 import requests
 
 from harness.environment import Environment
-from scenarios.client import Client, Recorder
+from scenarios.client import FINAL_STATUSES, Client, Recorder
 from scenarios.target import Identity, load
-
-FINAL_STATUSES = {"200", "400", "114", "115", "117", "118"}
 
 
 class Api(Client):
