@@ -55,7 +55,7 @@ images: venv engine ## build (or find) every image without starting anything
 	$(TESTBUILD) images
 
 bench: venv engine ## measure up/down/cold build/memory (figures for README)
-	$(BIN)/python -m harness.bench
+	$(BIN)/python -m firecrest_testbuild.harness.bench
 
 clean: ## down, then remove the images and the virtual environment
 	-[ -x $(TESTBUILD) ] && scripts/ensure-engine && $(TESTBUILD) down

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.bench_stack import container_rss_mib, stack_figures
-from harness.bench_stack import report as stack_report
-from harness.config import parse
-from harness.environment import Environment
-from harness.images import ImageBuilder
-from harness.progress import Progress
+from firecrest_testbuild.harness.bench_stack import container_rss_mib, stack_figures
+from firecrest_testbuild.harness.bench_stack import report as stack_report
+from firecrest_testbuild.harness.config import parse
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.images import ImageBuilder
+from firecrest_testbuild.harness.progress import Progress
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -62,7 +62,7 @@ def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict
         config = parse(
             f"name: bench\nstateDir: {workdir}\n"
             f"cluster: {{sshPort: 0, computeNodes: {compute_nodes}}}\n"
-            "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nfirecrest: {port: 0}\n"
+            "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nstack: {port: 0}\n"
         )
         environment = Environment(config, Path(workdir), Progress(quiet=True))
         environment.down()

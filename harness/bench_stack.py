@@ -16,14 +16,14 @@ from typing import Any
 
 import requests
 
-from harness import conformance
-from harness.components.cluster import ClusterComponent
-from harness.components.firecrest import FirecrestComponent
-from harness.components.keycloak import KeycloakComponent
-from harness.components.minio import MinioComponent
-from harness.environment import Environment
-from stack.certificator import issue_identity
-from stack.staging import bucket_of
+from firecrest_testbuild.common.buckets import bucket_of
+from firecrest_testbuild.common.certificates import issue_identity
+from firecrest_testbuild.harness import conformance
+from firecrest_testbuild.harness.components.cluster import ClusterComponent
+from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
+from firecrest_testbuild.harness.components.minio import MinioComponent
+from firecrest_testbuild.harness.components.stack import StackComponent
+from firecrest_testbuild.harness.environment import Environment
 
 CLIENTS = 20
 REQUESTS_PER_CLIENT = 10
@@ -33,7 +33,7 @@ JOB = b"#!/bin/bash\n#SBATCH --job-name=bench\n#SBATCH --ntasks=1\nsha1sum /etc/
 
 def stack_figures(environment: Environment, transfer_mb: int = 1024) -> dict[str, Any]:
     context = environment.context()
-    url = FirecrestComponent().url(context)
+    url = StackComponent().url(context)
     user = context.config.users[0].name
     headers = {
         "Authorization": f"Bearer {KeycloakComponent().token(context, user=user)}",
@@ -159,7 +159,7 @@ def transfer_figures(
         with local.open("wb") as handle:
             for _ in range(megabytes):
                 handle.write(os.urandom(1024 * 1024))
-        with MemoryWatch(environment.runtime.container("firecrest")) as memory:
+        with MemoryWatch(environment.runtime.container("stack")) as memory:
             plain_put = _timed(
                 lambda: _put(client.presigned_put_object(bucket, "bench/plain"), local)
             )

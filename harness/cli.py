@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from harness import config as config_module
-from harness import conformance
-from harness.environment import Environment
-from harness.errors import TestbuildError
-from harness.keycloak_realm import TokenRefused
-from harness.progress import Progress
-
-DEFAULT_CONFIG = "testbuild.yaml"
+from firecrest_testbuild.harness import config as config_module
+from firecrest_testbuild.harness import conformance
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.harness.keycloak_realm import TokenRefused
+from firecrest_testbuild.harness.progress import Progress
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         default=None,
-        help=f"environment file (default: $TESTBUILD_CONFIG, else ./{DEFAULT_CONFIG}"
+        help=f"environment file (default: $TESTBUILD_CONFIG, else ./{config_module.DEFAULT_FILE}"
         " if present, else built-in defaults)",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
@@ -141,17 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_path(given: Path | None) -> Path | None:
-    """The environment file: given, else $TESTBUILD_CONFIG, else ./testbuild.yaml if any."""
-    if given is None and os.environ.get("TESTBUILD_CONFIG"):
-        given = Path(os.environ["TESTBUILD_CONFIG"])
-    if given is None and Path(DEFAULT_CONFIG).is_file():
-        given = Path(DEFAULT_CONFIG)
-    return given
-
-
 def _environment(arguments: argparse.Namespace, quiet: bool = False) -> Environment:
-    config, base_dir = config_module.load(config_path(arguments.config))
+    config, base_dir = config_module.load(config_module.default_path(arguments.config))
     return Environment(config, base_dir, Progress(quiet=quiet))
 
 
@@ -168,7 +156,7 @@ def _summary(endpoints: dict[str, Any], durations: dict[str, float], total: floa
     ssh = cluster["ssh"]
     users = ", ".join(f"{u['name']} ({u['password']})" for u in endpoints["users"])
     first = endpoints["users"][0]["name"]
-    firecrest = endpoints["firecrest"]
+    firecrest = endpoints["stack"]
     lines = [
         "",
         f"Environment '{endpoints['name']}' is ready ({total:.1f}s).",
@@ -281,7 +269,7 @@ def _compose(arguments: argparse.Namespace) -> int:
 
 
 def _conformance(arguments: argparse.Namespace) -> int:
-    from scenarios.report import compare
+    from firecrest_testbuild.scenarios.report import compare
 
     if arguments.compare:
         first, second = (json.loads(path.read_text()) for path in arguments.compare)

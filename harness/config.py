@@ -6,18 +6,20 @@ are errors. Every error names the file, the line, the key and a fix.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
+import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator
 
-from harness.errors import ConfigError
+from firecrest_testbuild.common import strictyaml
+from firecrest_testbuild.common.strictyaml import Strict
+from firecrest_testbuild.harness.errors import ConfigError
 
 API_VERSION = "testbuild/v1"
+DEFAULT_FILE = "testbuild.yaml"
+GUIDE = "testbuild.yaml in the repository"
 SERVICE_ACCOUNT_PREFIX = "service-account-"
 DEFAULT_CA_FOLDER = Path("/usr/local/share/ca-certificates")
 
@@ -26,13 +28,7 @@ UserName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
 Port = Annotated[int, Field(ge=0, le=65535)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
-
-
-class User(_Strict):
+class User(Strict):
     """A person (or service account) who exists on every node and in Slurm."""
 
     name: UserName
@@ -49,7 +45,7 @@ DEFAULT_USERS = (
 )
 
 
-class Cluster(_Strict):
+class Cluster(Strict):
     """The Slurm cluster: one controller/login node and N compute nodes."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,19}$")] = "cluster"
@@ -63,7 +59,7 @@ class Cluster(_Strict):
         return [f"c{index}" for index in range(1, self.compute_nodes + 1)]
 
 
-class Client(_Strict):
+class Client(Strict):
     """A confidential Keycloak client with a service account.
 
     Its service-account user (service-account-<clientId>) must be in `users`
@@ -79,16 +75,16 @@ class Client(_Strict):
         return f"{SERVICE_ACCOUNT_PREFIX}{self.client_id}"
 
 
-class Keycloak(_Strict):
+class Keycloak(Strict):
     """The identity provider issuing the tokens FirecREST accepts."""
 
     port: Port = 8080
     realm: Name = "kcrealm"
     access_token_lifespan: Annotated[int, Field(ge=5, le=86400)] = 300
-    clients: list[Client] = [Client(client_id="firecrest-sample")]
+    clients: tuple[Client, ...] = (Client(client_id="firecrest-sample"),)
 
 
-class Minio(_Strict):
+class Minio(Strict):
     """The S3 staging area for large transfers."""
 
     port: Port = 9000
@@ -96,8 +92,8 @@ class Minio(_Strict):
     object_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 7
 
 
-class Firecrest(_Strict):
-    """The FirecREST v1 service stack (stack/) and its task store."""
+class Stack(Strict):
+    """The FirecREST service stack (stack/) and its task store."""
 
     port: Port = 8000
     # single: one process serves every service; split: one container per
@@ -108,7 +104,7 @@ class Firecrest(_Strict):
     task_expiry_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
 
 
-class Images(_Strict):
+class Images(Strict):
     """How images are made: base OS source and certificates for builds."""
 
     ca_certificates: Literal["auto", "none"] | list[Path] = "auto"
@@ -122,7 +118,7 @@ class Images(_Strict):
         return list(self.ca_certificates)
 
 
-class EnvironmentConfig(_Strict):
+class EnvironmentConfig(Strict):
     """The whole environment, as the file describes it."""
 
     api_version: Literal["testbuild/v1"] = Field(default=API_VERSION, alias="apiVersion")
@@ -133,9 +129,9 @@ class EnvironmentConfig(_Strict):
     cluster: Cluster = Cluster()
     keycloak: Keycloak = Keycloak()
     minio: Minio = Minio()
-    firecrest: Firecrest = Firecrest()
+    stack: Stack = Stack()
     images: Images = Images()
-    users: Annotated[list[User], Field(min_length=1)] = list(DEFAULT_USERS)
+    users: Annotated[tuple[User, ...], Field(min_length=1)] = DEFAULT_USERS
 
     @field_validator("bind_address")
     @classmethod
@@ -156,6 +152,15 @@ class EnvironmentConfig(_Strict):
         raise ConfigError("users", [f"no user named {name!r} (known users: {known})"])
 
 
+def default_path(given: Path | None) -> Path | None:
+    """The environment file: given, else $TESTBUILD_CONFIG, else ./testbuild.yaml if any."""
+    if given is None and os.environ.get("TESTBUILD_CONFIG"):
+        given = Path(os.environ["TESTBUILD_CONFIG"])
+    if given is None and Path(DEFAULT_FILE).is_file():
+        given = Path(DEFAULT_FILE)
+    return given
+
+
 def load(path: Path | None) -> tuple[EnvironmentConfig, Path]:
     """Read and validate an environment file; no file means all defaults."""
     if path is None:
@@ -169,88 +174,44 @@ def load(path: Path | None) -> tuple[EnvironmentConfig, Path]:
 
 def parse(text: str, source: str = "<string>") -> EnvironmentConfig:
     try:
-        document = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(source, [f"not valid YAML: {error}"]) from error
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(source, ["the top level must be a mapping (key: value lines)"])
-    lines = _line_numbers(document)
-    try:
-        config = EnvironmentConfig.model_validate(data)
-    except ValidationError as error:
-        raise ConfigError(
-            source, [_describe(problem, source, lines) for problem in error.errors()]
-        ) from error
-    problems = _duplicate_users(config, source, lines) + _clients_without_users(
-        config, source, lines
-    )
+        document = strictyaml.read(text, source)
+        config = strictyaml.validate(EnvironmentConfig, document, _FIXES, GUIDE)
+    except strictyaml.FileProblems as problems:
+        raise ConfigError(source, problems.problems) from problems
+    problems = _duplicate_users(config, document) + _clients_without_users(config, document)
     if problems:
         raise ConfigError(source, problems)
     return config
 
 
-def _clients_without_users(
-    config: EnvironmentConfig, source: str, lines: dict[tuple, int]
-) -> list[str]:
+def _clients_without_users(config: EnvironmentConfig, document: strictyaml.Document) -> list[str]:
     names = {user.name for user in config.users}
     problems = []
     for index, client in enumerate(config.keycloak.clients):
         if client.service_account not in names:
-            line = _closest_line(("keycloak", "clients", index), lines)
+            where = document.where(("keycloak", "clients", index))
             problems.append(
-                f"{source}:{line}: keycloak.clients[{index}]: client '{client.client_id}' needs"
+                f"{where}: keycloak.clients[{index}]: client '{client.client_id}' needs"
                 f" a user named '{client.service_account}' (fix: add it to users, so the"
                 " service account exists on the cluster too)"
             )
     return problems
 
 
-def _duplicate_users(config: EnvironmentConfig, source: str, lines: dict[tuple, int]) -> list[str]:
+def _duplicate_users(config: EnvironmentConfig, document: strictyaml.Document) -> list[str]:
     problems = []
     for key in ("name", "uid"):
         first_use: dict[object, int] = {}
         for index, user in enumerate(config.users):
             value = getattr(user, key)
             if value in first_use:
-                line = _closest_line(("users", index, key), lines)
+                where = document.where(("users", index, key))
                 problems.append(
-                    f"{source}:{line}: users[{index}].{key}: {value!r} is already used by"
+                    f"{where}: users[{index}].{key}: {value!r} is already used by"
                     f" users[{first_use[value]}] (fix: give every user a unique {key})"
                 )
             first_use.setdefault(value, index)
     return problems
-
-
-def _line_numbers(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple, int]:
-    """Map each key path of the document to its 1-based line number."""
-    found: dict[tuple, int] = {}
-    if node is None:
-        return found
-    found[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            found.update(_line_numbers(value, (*path, key.value)))
-            found[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            found.update(_line_numbers(item, (*path, index)))
-    return found
-
-
-def _describe(problem: Any, source: str, lines: dict[tuple, int]) -> str:
-    location = tuple(problem["loc"])
-    key = _dotted(location)
-    line = _closest_line(location, lines)
-    where = f"{source}:{line}" if line else source
-    kind = problem["type"]
-    if kind == "extra_forbidden":
-        return f"{where}: unknown key '{key}' (fix: {_suggest_key(location)})"
-    message = str(problem["msg"]).removeprefix("Value error, ")
-    fix = _FIXES.get(str(location[-1]) if location else "", "see testbuild.yaml in the repository")
-    return f"{where}: {key or '(top level)'}: {message}, got {problem.get('input')!r} (fix: {fix})"
 
 
 _FIXES = {
@@ -271,42 +232,3 @@ _FIXES = {
     "utilitiesTimeout": "use a number of seconds from 1 to 600",
     "taskExpirySeconds": "use a number of seconds, at least 60",
 }
-
-
-def _dotted(location: tuple[Any, ...]) -> str:
-    text = ""
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _closest_line(location: tuple[Any, ...], lines: dict[tuple, int]) -> int | None:
-    for end in range(len(location), -1, -1):
-        if location[:end] in lines:
-            return lines[location[:end]]
-    return None
-
-
-def _suggest_key(location: tuple[Any, ...]) -> str:
-    model: type[BaseModel] = EnvironmentConfig
-    for part in location[:-1]:
-        if isinstance(part, int):
-            continue
-        field = _field_by_alias(model, part)
-        annotation = field.annotation if field else None
-        inner = getattr(annotation, "__args__", (annotation,))
-        nested = [arg for arg in inner if isinstance(arg, type) and issubclass(arg, BaseModel)]
-        if not nested:
-            break
-        model = nested[0]
-    known = sorted(field.alias or name for name, field in model.model_fields.items())
-    close = difflib.get_close_matches(str(location[-1]), known, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    return f"{hint}remove it or use one of: {', '.join(known)}"
-
-
-def _field_by_alias(model: type[BaseModel], alias: str):
-    for name, field in model.model_fields.items():
-        if (field.alias or name) == alias:
-            return field
-    return None

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.paths import SCENARIOS
+from firecrest_testbuild.harness.paths import SCENARIOS
 
 
 def run(target: Path, report: Path, extra: list[str] | None = None, quiet: bool = False) -> int:

@@ -7,7 +7,7 @@ import os
 import docker
 from docker.errors import DockerException
 
-from harness.errors import TestbuildError
+from firecrest_testbuild.harness.errors import TestbuildError
 
 
 def connect() -> docker.DockerClient:

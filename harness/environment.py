@@ -10,15 +10,15 @@ from typing import Any
 import docker
 from docker.models.containers import Container
 
-from harness import compose, engine, target
-from harness.components import Component, Context, all_components
-from harness.config import EnvironmentConfig
-from harness.errors import TestbuildError
-from harness.images import ImageBuilder
-from harness.progress import Progress
-from harness.readiness import wait_for
-from harness.runtime import NODE_LABEL, Runtime
-from harness.state import EnvironmentState
+from firecrest_testbuild.harness import compose, engine, target
+from firecrest_testbuild.harness.components import Component, Context, all_components
+from firecrest_testbuild.harness.config import EnvironmentConfig
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.harness.images import ImageBuilder
+from firecrest_testbuild.harness.progress import Progress
+from firecrest_testbuild.harness.readiness import wait_for
+from firecrest_testbuild.harness.runtime import NODE_LABEL, Runtime
+from firecrest_testbuild.harness.state import EnvironmentState
 
 LOG_TAIL = 25
 

@@ -23,11 +23,11 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, BuildError, ImageNotFound
 
-from harness.archive import Files, pack
-from harness.config import Images
-from harness.errors import TestbuildError
-from harness.paths import IMAGES, REPOSITORY
-from harness.progress import Progress
+from firecrest_testbuild.harness.archive import Files, pack
+from firecrest_testbuild.harness.config import Images
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.harness.paths import IMAGES, PACKAGE
+from firecrest_testbuild.harness.progress import Progress
 
 REPOSITORY_PREFIX = "testbuild"
 INPUTS_LABEL = "org.testbuild.inputs"
@@ -56,7 +56,8 @@ class ImageSpec:
     debian_release: str
     build_args: tuple[tuple[str, str], ...] = ()
     downloads: tuple[Download, ...] = ()
-    sources: tuple[str, ...] = ()  # repository folders copied into the context as src/<folder>
+    # Packages of firecrest_testbuild copied into the context (src/firecrest_testbuild/<name>).
+    sources: tuple[str, ...] = ()
 
     @property
     def repository(self) -> str:
@@ -281,16 +282,22 @@ class ImageBuilder:
             ) from error
 
 
-def _source_files(folder: str) -> Context:
-    """A folder of this repository (Python sources, no caches) as context files."""
-    root = REPOSITORY / folder
+def _source_files(package: str) -> Context:
+    """A Python package of the testbuild (no caches) as context files under
+    src/firecrest_testbuild/, the import name the image runs it by."""
+    root = PACKAGE / package
     if not root.is_dir():
         raise TestbuildError("images", f"{root} does not exist")
-    return {
-        f"src/{path.relative_to(REPOSITORY).as_posix()}": (path.read_bytes(), 0o644)
+    files: Context = {
+        f"src/firecrest_testbuild/{package}/{path.relative_to(root).as_posix()}": (
+            path.read_bytes(),
+            0o644,
+        )
         for path in sorted(root.rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts
     }
+    files["src/firecrest_testbuild/__init__.py"] = ((PACKAGE / "__init__.py").read_bytes(), 0o644)
+    return files
 
 
 def _inputs_hash(

@@ -14,8 +14,8 @@ from typing import Any
 
 import requests
 
-from harness.config import SERVICE_ACCOUNT_PREFIX, EnvironmentConfig, User
-from harness.errors import TestbuildError
+from firecrest_testbuild.harness.config import SERVICE_ACCOUNT_PREFIX, EnvironmentConfig, User
+from firecrest_testbuild.harness.errors import TestbuildError
 
 MANAGED_GROUP = "testbuild-users"
 TIMEOUT = 15

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.errors import TestbuildError
+from firecrest_testbuild.harness.errors import TestbuildError
 
 Check = Callable[[], str | None]
 

@@ -17,8 +17,8 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from harness.archive import Files, pack
-from harness.errors import TestbuildError
+from firecrest_testbuild.harness.archive import Files, pack
+from firecrest_testbuild.harness.errors import TestbuildError
 
 ENVIRONMENT_LABEL = "org.testbuild.environment"
 COMPONENT_LABEL = "org.testbuild.component"

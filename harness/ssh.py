@@ -3,7 +3,7 @@ certificate whose force-command is the command, sent as the SSH command.
 
 The login node's host key is known from the environment's state, so the
 client verifies it instead of trusting whatever answers. The wire protocol
-is the service stack's own (stack.remote), so tests exercise the same code.
+is the leaf package's (common.sshexec), which the stack uses too.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import paramiko
 
-from harness.sshca import KeyPair
-from stack.certificator import issue_identity
-from stack.remote import Protocol, SshTarget, execute
+from firecrest_testbuild.common.certificates import issue_identity
+from firecrest_testbuild.common.sshexec import Protocol, SshTarget, execute
+from firecrest_testbuild.harness.sshca import KeyPair
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Keys are stored as OpenSSH files under the environment's state folder;
 certificates are signed by the service stack's certificator
-(stack.certificator), so the harness and the stack sign the same way.
+(common.certificates), the same signing the service stack uses.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.sshca import KeyPair
+from firecrest_testbuild.harness.sshca import KeyPair
 
 
 def _free_port(address: str) -> int:

@@ -11,11 +11,11 @@ from typing import Any
 
 import yaml
 
-from harness.components import Context
-from harness.components.cluster import ClusterComponent
-from harness.components.firecrest import FirecrestComponent
-from harness.components.keycloak import KeycloakComponent
-from harness.components.minio import MinioComponent
+from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.components.cluster import ClusterComponent
+from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
+from firecrest_testbuild.harness.components.minio import MinioComponent
+from firecrest_testbuild.harness.components.stack import StackComponent
 
 
 def describe(context: Context) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def describe(context: Context) -> dict[str, Any]:
         "apiVersion": "testbuild/v1",
         "kind": "Target",
         "name": f"testbuild-{config.name}",
-        "api": {"url": FirecrestComponent().url(context), "version": "1.16.1"},
+        "api": {"url": StackComponent().url(context), "version": "1.16.1"},
         "auth": {
             "tokenUrl": keycloak["token_url"],
             "clientId": client["client_id"],
@@ -54,8 +54,8 @@ def describe(context: Context) -> dict[str, Any]:
             "sshAuth": config.cluster.ssh_auth,
         },
         "limits": {
-            "uploadMaxMb": config.firecrest.max_file_size_mb,
-            "commandTimeout": config.firecrest.utilities_timeout,
+            "uploadMaxMb": config.stack.max_file_size_mb,
+            "commandTimeout": config.stack.utilities_timeout,
         },
         "groundTruth": {
             "ssh": {

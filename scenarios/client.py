@@ -12,8 +12,8 @@ from typing import Any
 import jwt
 import requests
 
-from scenarios.endpoints import operation_of
-from scenarios.target import Identity, Target
+from firecrest_testbuild.scenarios.endpoints import operation_of
+from firecrest_testbuild.scenarios.target import Identity, Target
 
 FINAL_STATUSES = {"114", "115", "117", "118", "200", "400"}
 TOKEN_MARGIN = 30  # seconds before expiry a token is renewed

@@ -5,8 +5,9 @@ DIR writes JUnit XML, JSON, Markdown and HTML there. Fixtures: `target`,
 `client` and `other` (the target's two identities), `workdir` and
 `other_workdir` (a fresh folder per run and identity, removed afterwards),
 `truth` (checks on the system and in the staging store, each reported as
-skipped with the reason when the target grants no access) and
-`testbuild_target` (a running local testbuild, for client projects' CI).
+skipped with the reason when the target grants no access). The fixture
+`testbuild_target` (a running local testbuild, for client projects' CI) is
+the harness's (firecrest_testbuild.harness.pytest_plugin).
 Marker: `requires(capability)` skips a test the target does not offer.
 """
 
@@ -20,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.client import Client, Recorder
-from scenarios.target import Target, TargetError, load
-from scenarios.truth import SystemTruth, Truth
+from firecrest_testbuild.scenarios.client import Client, Recorder
+from firecrest_testbuild.scenarios.target import Target, TargetError, load
+from firecrest_testbuild.scenarios.truth import SystemTruth, Truth
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
         Path(report).mkdir(parents=True, exist_ok=True)
         if not config.option.xmlpath:
             config.option.xmlpath = str(Path(report) / "junit.xml")
-        from scenarios.report import ReportCollector
+        from firecrest_testbuild.scenarios.report import ReportCollector
 
         config.pluginmanager.register(ReportCollector(config, Path(report)), "conformance-report")
 
@@ -152,24 +153,3 @@ def truth(
 ) -> Truth:
     """Ground truth for this test; checks it cannot make are reported as skipped."""
     return Truth(system_access, target.ground_truth.s3, request.node)
-
-
-@pytest.fixture(scope="session")
-def testbuild_target() -> Iterator[Target]:
-    """A running local testbuild as a Target, for client projects' own tests.
-
-    Uses ./testbuild.yaml (or TESTBUILD_CONFIG) like the `testbuild` command.
-    An environment already up is reused and left up; one this fixture brought
-    up is taken down at the end of the session.
-    """
-    from harness.cli import config_path
-    from harness.config import load as load_config
-    from harness.environment import Environment
-
-    config, base = load_config(config_path(None))
-    environment = Environment(config, base)
-    was_up = bool(environment.runtime.containers())
-    environment.up()
-    yield load(environment.target_file())
-    if not was_up:
-        environment.down()

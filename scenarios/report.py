@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from scenarios import SUITE_VERSION
-from scenarios.endpoints import API_VERSION, AREAS, OPERATIONS, OUT_OF_SCOPE
+from firecrest_testbuild.scenarios import SUITE_VERSION
+from firecrest_testbuild.scenarios.endpoints import API_VERSION, AREAS, OPERATIONS, OUT_OF_SCOPE
 
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 
@@ -336,7 +336,7 @@ def _failure_text(report: pytest.TestReport) -> str:
 
 
 def _target_summary(config: pytest.Config) -> dict[str, Any]:
-    from scenarios.target import TargetError, load
+    from firecrest_testbuild.scenarios.target import TargetError, load
 
     path = config.getoption("--target", default=None)
     if not path:
@@ -352,7 +352,7 @@ def _target_summary(config: pytest.Config) -> dict[str, Any]:
 
 def _reported_versions(config: pytest.Config, target) -> str:
     """What the target says of itself in /status/parameters (general group)."""
-    from scenarios.client import Client, Recorder
+    from firecrest_testbuild.scenarios.client import Client, Recorder
 
     try:
         client = Client(target, target.identities[0], Recorder())

@@ -16,9 +16,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, model_validator
+
+from firecrest_testbuild.common import strictyaml
+from firecrest_testbuild.common.strictyaml import FileProblems, Strict
 
 ENVIRONMENT_OVERRIDES = {
     "FIRECREST_URL": ("api", "url"),
@@ -27,49 +28,41 @@ ENVIRONMENT_OVERRIDES = {
     "FIRECREST_CLIENT_SECRET": ("auth", "clientSecret"),
     "FIRECREST_MACHINE": ("system", "name"),
 }
+GUIDE = "scenarios/README.md"
 SECRET_KEYS = {"clientSecret", "password", "secretKey", "caPrivateKey"}
 
 
-class TargetError(Exception):
-    def __init__(self, source: str, problems: list[str]) -> None:
-        super().__init__(f"{source}: " + "; ".join(problems))
-        self.source = source
-        self.problems = problems
+class TargetError(FileProblems):
+    """The target file cannot be used; `problems` say where, why and how to fix it."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
-
-
-class Api(_Strict):
+class Api(Strict):
     url: Annotated[str, Field(pattern=r"^https?://\S+$")]
     version: str = "1.16.1"  # what the deployment says it implements
 
 
-class ExpiryProbe(_Strict):
+class ExpiryProbe(Strict):
     """A client whose tokens live a few seconds, to check that expired ones are refused."""
 
     client_id: str
     client_secret: str
 
 
-class Auth(_Strict):
+class Auth(Strict):
     token_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
     client_id: str
     client_secret: str
     expiry_probe: ExpiryProbe | None = None
 
 
-class Identity(_Strict):
+class Identity(Strict):
     """Whom the suites act as: a user (password grant) or the client's service account."""
 
     name: str  # the user name on the system
     password: str | None = None  # None: client credentials (the service account)
 
 
-class System(_Strict):
+class System(Strict):
     name: str
     # Each run works in <workDir>/<unique name>; {user} is the identity's name.
     work_dir: str = "/home/{user}"
@@ -78,7 +71,7 @@ class System(_Strict):
     account: str | None = None  # a Slurm account the first identity may use
 
 
-class Capabilities(_Strict):
+class Capabilities(Strict):
     api_version: str = "1.16"
     scheduler: bool = True  # /compute works against a real scheduler
     transfer: Literal["s3", "none"] = "s3"  # /storage/xfer-external
@@ -87,13 +80,13 @@ class Capabilities(_Strict):
     optional_endpoints: tuple[str, ...] = ()  # e.g. "reservations"
 
 
-class Limits(_Strict):
+class Limits(Strict):
     upload_max_mb: Annotated[float, Field(gt=0)] = 5
     command_timeout: Annotated[float, Field(gt=0)] = 5
     task_timeout: Annotated[float, Field(gt=0)] = 120  # seconds a task may take to finish
 
 
-class SshTruth(_Strict):
+class SshTruth(Strict):
     """Ground truth over SSH: commands run as each identity, signed by the CA."""
 
     host: str
@@ -102,19 +95,19 @@ class SshTruth(_Strict):
     ca_private_key: Path
 
 
-class S3Truth(_Strict):
+class S3Truth(Strict):
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+$")]
     access_key: str
     secret_key: str
     region: str = "us-east-1"
 
 
-class GroundTruth(_Strict):
+class GroundTruth(Strict):
     ssh: SshTruth | None = None
     s3: S3Truth | None = None
 
 
-class Target(_Strict):
+class Target(Strict):
     api_version: Literal["testbuild/v1"] = Field(default="testbuild/v1", alias="apiVersion")
     kind: Literal["Target"] = "Target"
     name: str
@@ -155,18 +148,13 @@ def parse(text: str, source: str, environ: dict[str, str]) -> Target:
             [f"${{{name}}} is used but not set (fix: export {name}=...)" for name in missing],
         )
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as error:
-        raise TargetError(source, [f"not valid YAML: {error}"]) from error
-    if not isinstance(data, dict):
-        raise TargetError(source, ["the top level must be a mapping"])
-    for variable, (section, key) in ENVIRONMENT_OVERRIDES.items():
-        if environ.get(variable):
-            data.setdefault(section, {})[key] = environ[variable]
-    try:
-        return Target.model_validate(data)
-    except ValidationError as error:
-        raise TargetError(source, [_describe(problem) for problem in error.errors()]) from error
+        document = strictyaml.read(text, source)
+        for variable, (section, key) in ENVIRONMENT_OVERRIDES.items():
+            if environ.get(variable):
+                document.data.setdefault(section, {})[key] = environ[variable]
+        return strictyaml.validate(Target, document, guide=GUIDE)
+    except FileProblems as problems:
+        raise TargetError(source, problems.problems) from problems
 
 
 def _from_environment(name: str, environ: dict[str, str], missing: list[str]) -> str:
@@ -174,15 +162,6 @@ def _from_environment(name: str, environ: dict[str, str], missing: list[str]) ->
         missing.append(name)
         return ""
     return environ[name]
-
-
-def _describe(problem: dict) -> str:
-    key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-    if problem["type"] == "extra_forbidden":
-        return f"unknown key '{key}' (fix: remove it; see scenarios/README.md)"
-    if problem["type"] == "missing":
-        return f"'{key}' is required (fix: add it; see scenarios/README.md)"
-    return f"{key}: {problem['msg']} (fix: see scenarios/README.md)"
 
 
 def _redacted(value):

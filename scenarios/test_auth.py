@@ -12,8 +12,8 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from scenarios.client import Client, Tokens
-from scenarios.target import Identity
+from firecrest_testbuild.scenarios.client import Client, Tokens
+from firecrest_testbuild.scenarios.target import Identity
 
 PROBE = "/status/systems"
 

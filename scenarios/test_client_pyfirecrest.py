@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.client import Client
+from firecrest_testbuild.scenarios.client import Client
 
 firecrest = pytest.importorskip("firecrest.v1", reason="pyfirecrest is not installed")
 

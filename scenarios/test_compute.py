@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from scenarios.client import Client
-from scenarios.truth import Truth
+from firecrest_testbuild.scenarios.client import Client
+from firecrest_testbuild.scenarios.truth import Truth
 
 pytestmark = pytest.mark.requires("scheduler")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios.client import Client
+from firecrest_testbuild.scenarios.client import Client
 
 SERVICE_STATES = {"available", "unavailable", "not available"}
 

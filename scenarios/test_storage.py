@@ -10,9 +10,9 @@ import os
 import pytest
 import requests
 
-from scenarios.client import Client
-from scenarios.test_compute import accounted
-from scenarios.truth import Truth
+from firecrest_testbuild.scenarios.client import Client
+from firecrest_testbuild.scenarios.test_compute import accounted
+from firecrest_testbuild.scenarios.truth import Truth
 
 MB = 1024 * 1024
 

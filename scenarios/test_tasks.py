@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from scenarios.client import Client
+from firecrest_testbuild.scenarios.client import Client
 
 pytestmark = pytest.mark.requires("scheduler")
 

@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from scenarios.client import Client
-from scenarios.test_compute import accounted
-from scenarios.test_storage import post_form
+from firecrest_testbuild.scenarios.client import Client
+from firecrest_testbuild.scenarios.test_compute import accounted
+from firecrest_testbuild.scenarios.test_storage import post_form
 
 pytestmark = [pytest.mark.requires("scheduler"), pytest.mark.requires("s3-transfer")]
 

@@ -10,8 +10,8 @@ import tarfile
 
 import pytest
 
-from scenarios.client import Client
-from scenarios.truth import Truth
+from firecrest_testbuild.scenarios.client import Client
+from firecrest_testbuild.scenarios.truth import Truth
 
 TEXT = b"one\ntwo\nthree\n"
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from minio import Minio
 
-from scenarios.target import S3Truth, SshTruth
+from firecrest_testbuild.scenarios.target import S3Truth, SshTruth
 
 
 @dataclass(frozen=True)

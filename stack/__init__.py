@@ -3,7 +3,7 @@
 Microservices (status, utilities, compute, tasks, certificator) are separate
 modules under `stack.services`, sharing one small core: configuration,
 authentication, the endpoint declarations, SSH execution and the task store.
-`python -m stack` serves them behind one address.
+`python -m firecrest_testbuild.stack` serves them behind one address.
 """
 
 API_VERSION = "1.16.1"

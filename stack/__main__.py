@@ -1,4 +1,4 @@
-"""`python -m stack --config FILE`: serve the configured services on one address."""
+"""`python -m firecrest_testbuild.stack --config FILE`: serve the configured services on one address."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-from stack.app import create_app
-from stack.config import ConfigFileError, load
+from firecrest_testbuild.stack.app import create_app
+from firecrest_testbuild.stack.config import ConfigFileError, load
 
 
 class _Server(BaseApplication):
@@ -27,7 +27,9 @@ class _Server(BaseApplication):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m firecrest_testbuild.stack", description=__doc__
+    )
     parser.add_argument("--config", type=Path, required=True, help="the stack's YAML file")
     parser.add_argument("--bind", default="0.0.0.0:8000", help="address:port to listen on")
     parser.add_argument("--threads", type=int, default=32, help="concurrent requests served")

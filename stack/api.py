@@ -18,10 +18,10 @@ from typing import Any, Literal
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.datastructures import FileStorage
 
-from stack import errors
-from stack.config import System
-from stack.errors import ApiError
-from stack.schemas import ERROR, Schema
+from firecrest_testbuild.stack import errors
+from firecrest_testbuild.stack.config import System
+from firecrest_testbuild.stack.errors import ApiError
+from firecrest_testbuild.stack.schemas import ERROR, Schema
 
 Location = Literal["query", "form", "path", "file"]
 Kind = Literal["string", "boolean", "integer", "list"]

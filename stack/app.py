@@ -13,17 +13,17 @@ import redis
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from stack import API_VERSION, errors
-from stack.api import Endpoint, openapi
-from stack.auth import TokenVerifier
-from stack.certificator import load_ca_key
-from stack.commands import Shell
-from stack.config import StackConfig
-from stack.gateway import add_gateway
-from stack.logs import configure_logging
-from stack.services.storage import Transfers
-from stack.staging import Staging
-from stack.taskstore import TaskRunner, TaskStore
+from firecrest_testbuild.common.certificates import load_ca_key
+from firecrest_testbuild.stack import API_VERSION, errors
+from firecrest_testbuild.stack.api import Endpoint, openapi
+from firecrest_testbuild.stack.auth import TokenVerifier
+from firecrest_testbuild.stack.commands import Shell
+from firecrest_testbuild.stack.config import StackConfig
+from firecrest_testbuild.stack.gateway import add_gateway
+from firecrest_testbuild.stack.logs import configure_logging
+from firecrest_testbuild.stack.services.storage import Transfers
+from firecrest_testbuild.stack.staging import Staging
+from firecrest_testbuild.stack.taskstore import TaskRunner, TaskStore
 
 log = logging.getLogger("stack.http")
 
@@ -47,7 +47,7 @@ class StackContext:
 
 
 def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> Flask:
-    from stack.services import enabled_services
+    from firecrest_testbuild.stack.services import enabled_services
 
     configure_logging()
     app = Flask("stack")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import jwt
 
-from stack.config import Auth
-from stack.errors import ApiError, Unauthorized
+from firecrest_testbuild.stack.config import Auth
+from firecrest_testbuild.stack.errors import ApiError, Unauthorized
 
 NO_HEADER = {"description": "No Authorization Header given"}
 MALFORMED = {"message": "Bad token; invalid JSON"}

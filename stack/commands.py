@@ -17,11 +17,18 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from stack import errors
-from stack.certificator import issue_identity
-from stack.config import System
-from stack.errors import ApiError
-from stack.remote import CommandTimeout, LoginRefused, Output, SshTarget, Unreachable, execute
+from firecrest_testbuild.common.certificates import issue_identity
+from firecrest_testbuild.common.sshexec import (
+    CommandTimeout,
+    LoginRefused,
+    Output,
+    SshTarget,
+    Unreachable,
+    execute,
+)
+from firecrest_testbuild.stack import errors
+from firecrest_testbuild.stack.config import System
+from firecrest_testbuild.stack.errors import ApiError
 
 TIMED_OUT = 124  # `timeout`'s exit status
 REFUSED_BY_WRAPPER = 118

@@ -9,36 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import Field
+
+from firecrest_testbuild.common import strictyaml
+from firecrest_testbuild.common.strictyaml import FileProblems, Strict
 
 SERVICES = ("certificator", "compute", "status", "storage", "tasks", "utilities")
+GUIDE = "stack/README.md"
 ServiceName = Literal["certificator", "compute", "status", "storage", "tasks", "utilities"]
 
 
-class ConfigFileError(Exception):
+class ConfigFileError(FileProblems):
     """The configuration file cannot be used; `problems` say why and how to fix it."""
 
-    def __init__(self, path: str, problems: list[str]) -> None:
-        super().__init__(f"{path}: " + "; ".join(problems))
-        self.path = path
-        self.problems = problems
+    @property
+    def path(self) -> str:
+        return self.source
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
-
-
-class Filesystem(_Strict):
+class Filesystem(Strict):
     name: str  # HOME, SCRATCH, ...
     path: Annotated[str, Field(pattern=r"^/[^\s]*$")]
     description: str = ""
 
 
-class System(_Strict):
+class System(Strict):
     """A machine users reach over SSH (the login node of a cluster)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
@@ -49,7 +44,7 @@ class System(_Strict):
     filesystems: tuple[Filesystem, ...] = ()
 
 
-class Auth(_Strict):
+class Auth(Strict):
     jwks_url: str
     issuer: str
     audience: str | None = None  # checked when set
@@ -57,31 +52,31 @@ class Auth(_Strict):
     username_claim: str = "preferred_username"
 
 
-class Ssh(_Strict):
+class Ssh(Strict):
     ca_private_key: Path
     certificate_lifetime: Annotated[int, Field(ge=10, le=3600)] = 60
     connect_timeout: Annotated[float, Field(gt=0, le=120)] = 10
 
 
-class Limits(_Strict):
+class Limits(Strict):
     utilities_max_file_size_mb: Annotated[int, Field(ge=1, le=1024)] = 5
     utilities_timeout: Annotated[int, Field(ge=1, le=600)] = 5  # seconds per command
     compute_timeout: Annotated[int, Field(ge=1, le=600)] = 30
 
 
-class Tasks(_Strict):
+class Tasks(Strict):
     redis_url: str
     expiry_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     workers: Annotated[int, Field(ge=1, le=256)] = 16
 
 
-class Compute(_Strict):
+class Compute(Strict):
     jobs_folder: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,99}$")] = (
         "firecrest"
     )
 
 
-class Storage(_Strict):
+class Storage(Strict):
     """The S3 staging area of large transfers (MinIO in the testbuild)."""
 
     # Public address: it is in every presigned URL, so clients and the
@@ -100,14 +95,16 @@ class Storage(_Strict):
     xfer_time_limit: Annotated[str, Field(pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")] = "2:00:00"
 
 
-class StackConfig(_Strict):
+class StackConfig(Strict):
     """Everything the service stack needs to answer requests."""
 
     public_url: str = "http://127.0.0.1:8000"  # where task_url points
     services: tuple[ServiceName, ...] = SERVICES  # served by this process
     # Services running in other processes: requests for their paths are
     # forwarded there (the gateway), and /status/services probes them.
-    peers: dict[ServiceName, Annotated[str, Field(pattern=r"^https?://[^\s/]+$")]] = {}
+    peers: dict[ServiceName, Annotated[str, Field(pattern=r"^https?://[^\s/]+$")]] = Field(
+        default_factory=dict
+    )
     systems: Annotated[tuple[System, ...], Field(min_length=1)]
     auth: Auth
     ssh: Ssh
@@ -122,27 +119,21 @@ class StackConfig(_Strict):
 
 def load(path: Path) -> StackConfig:
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as error:
         raise ConfigFileError(str(path), [f"cannot read it: {error.strerror}"]) from error
-    except yaml.YAMLError as error:
-        raise ConfigFileError(str(path), [f"not valid YAML: {error}"]) from error
-    return parse(data, str(path))
+    try:
+        return strictyaml.validate(StackConfig, strictyaml.read(text, str(path)), guide=GUIDE)
+    except FileProblems as problems:
+        raise ConfigFileError(problems.source, problems.problems) from problems
 
 
 def parse(data: object, source: str) -> StackConfig:
+    """Validate an already decoded configuration (a mapping)."""
     if not isinstance(data, dict):
         raise ConfigFileError(source, ["the top level must be a mapping (key: value lines)"])
+    document = strictyaml.Document(source, data, {})
     try:
-        return StackConfig.model_validate(data)
-    except ValidationError as error:
-        raise ConfigFileError(source, [_describe(problem) for problem in error.errors()]) from error
-
-
-def _describe(problem: dict) -> str:
-    key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-    if problem["type"] == "extra_forbidden":
-        return f"unknown key '{key}' (fix: remove it; see stack/README.md for the keys)"
-    if problem["type"] == "missing":
-        return f"'{key}' is required (fix: add it; see stack/README.md)"
-    return f"{key}: {problem['msg']}, got {problem.get('input')!r} (fix: see stack/README.md)"
+        return strictyaml.validate(StackConfig, document, guide=GUIDE)
+    except FileProblems as problems:
+        raise ConfigFileError(source, problems.problems) from problems

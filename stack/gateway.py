@@ -13,8 +13,8 @@ import logging
 import requests
 from flask import Flask, Response, jsonify, request
 
-from stack.api import openapi
-from stack.config import StackConfig
+from firecrest_testbuild.stack.api import openapi
+from firecrest_testbuild.stack.config import StackConfig
 
 HOP_BY_HOP = {
     "connection",

@@ -12,12 +12,12 @@ from typing import Any
 
 from flask import current_app, g, jsonify
 
-from stack import errors, slurm
-from stack.api import Call
-from stack.commands import quote
-from stack.config import System
-from stack.errors import ApiError
-from stack.taskstore import ERROR, SUCCESS
+from firecrest_testbuild.stack import errors, slurm
+from firecrest_testbuild.stack.api import Call
+from firecrest_testbuild.stack.commands import quote
+from firecrest_testbuild.stack.config import System
+from firecrest_testbuild.stack.errors import ApiError
+from firecrest_testbuild.stack.taskstore import ERROR, SUCCESS
 
 ACCOUNT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 OUTPUT_TAIL_BYTES = 1000

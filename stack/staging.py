@@ -8,42 +8,17 @@ it; the stack's own calls (buckets, object state) go to the internal one.
 from __future__ import annotations
 
 import datetime
-import re
 from dataclasses import dataclass
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import ENABLED, Filter
 from minio.datatypes import PostPolicy
 from minio.error import S3Error
-from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
-from stack.config import Storage
+from firecrest_testbuild.common.buckets import bucket_of, ensure_bucket
+from firecrest_testbuild.stack.config import Storage
 
 TIMEOUT = urllib3.Timeout(connect=5, read=30)
-
-
-def bucket_of(user: str) -> str:
-    """An S3-valid bucket name for a user (lower case, no '_', 3 to 63 characters)."""
-    name = re.sub(r"[^a-z0-9.-]", "-", user.lower()).strip(".-")
-    return name.ljust(3, "0")[:63]
-
-
-def ensure_bucket(client: Minio, bucket: str, expiry_days: int) -> None:
-    """The bucket exists and its objects expire after `expiry_days`."""
-    if not client.bucket_exists(bucket):
-        try:
-            client.make_bucket(bucket)
-        except S3Error as error:  # made meanwhile by a parallel request
-            if error.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
-    rule = Rule(
-        ENABLED,
-        rule_filter=Filter(prefix=""),
-        rule_id="testbuild-expiry",
-        expiration=Expiration(days=expiry_days),
-    )
-    client.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
 
 
 def _client(url: str, settings: Storage) -> Minio:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.config import EnvironmentConfig
-from harness.images import ImageSpec
-from harness.readiness import Probe
-from harness.runtime import ContainerSpec, Forward, Runtime
-from harness.state import EnvironmentState
+from firecrest_testbuild.harness.config import EnvironmentConfig
+from firecrest_testbuild.harness.images import ImageSpec
+from firecrest_testbuild.harness.readiness import Probe
+from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, Runtime
+from firecrest_testbuild.harness.state import EnvironmentState
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,11 @@ class Component(Protocol):
 
 
 def all_components() -> list[Component]:
-    from harness.components.cluster import ClusterComponent
-    from harness.components.firecrest import FirecrestComponent
-    from harness.components.keycloak import KeycloakComponent
-    from harness.components.minio import MinioComponent
-    from harness.components.redis import RedisComponent
+    from firecrest_testbuild.harness.components.cluster import ClusterComponent
+    from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
+    from firecrest_testbuild.harness.components.minio import MinioComponent
+    from firecrest_testbuild.harness.components.redis import RedisComponent
+    from firecrest_testbuild.harness.components.stack import StackComponent
 
     # Order matters for readiness: the stack is ready only once the cluster,
     # Keycloak and Redis are.
@@ -65,5 +65,5 @@ def all_components() -> list[Component]:
         KeycloakComponent(),
         MinioComponent(),
         RedisComponent(),
-        FirecrestComponent(),
+        StackComponent(),
     ]

@@ -14,14 +14,14 @@ from typing import Any
 
 import paramiko
 
-from harness.archive import pack
-from harness.components import Context
-from harness.errors import TestbuildError
-from harness.images import ImageSpec
-from harness.paths import CLUSTER
-from harness.readiness import Probe
-from harness.runtime import ContainerSpec, Forward, PortBinding
-from harness.ssh import LoginNode
+from firecrest_testbuild.harness.archive import pack
+from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.harness.images import ImageSpec
+from firecrest_testbuild.harness.paths import CLUSTER
+from firecrest_testbuild.harness.readiness import Probe
+from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
+from firecrest_testbuild.harness.ssh import LoginNode
 
 NAME = "cluster"
 CONTROLLER = "controller"

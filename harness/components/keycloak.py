@@ -14,11 +14,16 @@ from typing import Any
 
 import requests
 
-from harness.components import Context
-from harness.images import Download, ImageSpec
-from harness.keycloak_realm import EXPIRY_PROBE, RealmSeeder, TokenRefused, token_request
-from harness.readiness import Probe
-from harness.runtime import ContainerSpec, Forward, PortBinding
+from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.images import Download, ImageSpec
+from firecrest_testbuild.harness.keycloak_realm import (
+    EXPIRY_PROBE,
+    RealmSeeder,
+    TokenRefused,
+    token_request,
+)
+from firecrest_testbuild.harness.readiness import Probe
+from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
 
 NAME = "keycloak"
 NODE = "keycloak"

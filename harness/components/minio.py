@@ -15,12 +15,12 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from harness.components import Context
-from harness.errors import TestbuildError
-from harness.images import ImageSpec
-from harness.readiness import Probe
-from harness.runtime import ContainerSpec, Forward, PortBinding
-from stack.staging import bucket_of, ensure_bucket
+from firecrest_testbuild.common.buckets import bucket_of, ensure_bucket
+from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.harness.images import ImageSpec
+from firecrest_testbuild.harness.readiness import Probe
+from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
 
 NAME = "minio"
 NODE = "minio"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.components import Context
-from harness.images import ImageSpec
-from harness.readiness import Probe
-from harness.runtime import ContainerSpec, Forward
+from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.images import ImageSpec
+from firecrest_testbuild.harness.readiness import Probe
+from firecrest_testbuild.harness.runtime import ContainerSpec, Forward
 
 NAME = "redis"
 NODE = "redis"

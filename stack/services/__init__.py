@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint
 
-from stack.api import Endpoint
-from stack.config import StackConfig
+from firecrest_testbuild.stack.api import Endpoint
+from firecrest_testbuild.stack.config import StackConfig
 
 
 @dataclass
@@ -18,7 +18,14 @@ class Service:
 
 
 def all_services() -> dict[str, Service]:
-    from stack.services import certificator, compute, status, storage, tasks, utilities
+    from firecrest_testbuild.stack.services import (
+        certificator,
+        compute,
+        status,
+        storage,
+        tasks,
+        utilities,
+    )
 
     found = [
         certificator.SERVICE,

@@ -16,11 +16,11 @@ from typing import Any
 
 from flask import Blueprint
 
-from stack import errors, schemas, slurm
-from stack.api import Call, Endpoint, Param, file_name, route
-from stack.commands import quote
-from stack.errors import ApiError
-from stack.jobs import (
+from firecrest_testbuild.stack import errors, schemas, slurm
+from firecrest_testbuild.stack.api import Call, Endpoint, Param, file_name, route
+from firecrest_testbuild.stack.commands import quote
+from firecrest_testbuild.stack.errors import ApiError
+from firecrest_testbuild.stack.jobs import (
     Outcome,
     Runner,
     account_option,
@@ -29,8 +29,8 @@ from stack.jobs import (
     submit_script,
     submitted,
 )
-from stack.services import Service
-from stack.taskstore import ERROR, SUCCESS
+from firecrest_testbuild.stack.services import Service
+from firecrest_testbuild.stack.taskstore import ERROR, SUCCESS
 
 blueprint = Blueprint("compute", __name__, url_prefix="/compute")
 SERVICE = Service(name="compute", blueprint=blueprint)

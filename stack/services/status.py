@@ -14,12 +14,12 @@ from typing import Any
 import requests
 from flask import Blueprint, current_app, jsonify
 
-from stack import API_VERSION, STACK_VERSION, errors, schemas
-from stack.api import Call, Endpoint, Param, route
-from stack.certificator import issue_identity
-from stack.config import SERVICES, System
-from stack.errors import ApiError
-from stack.services import Service
+from firecrest_testbuild.common.certificates import issue_identity
+from firecrest_testbuild.stack import API_VERSION, STACK_VERSION, errors, schemas
+from firecrest_testbuild.stack.api import Call, Endpoint, Param, route
+from firecrest_testbuild.stack.config import SERVICES, System
+from firecrest_testbuild.stack.errors import ApiError
+from firecrest_testbuild.stack.services import Service
 
 BANNER_TIMEOUT = 5.0
 PEER_TIMEOUT = 5.0

@@ -25,13 +25,20 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from stack import errors, schemas
-from stack.api import Call, Endpoint, Param, route
-from stack.commands import PathState, probe, quote
-from stack.errors import ApiError
-from stack.jobs import Outcome, Runner, account_option, start_task, submit_script, task_created
-from stack.services import Service
-from stack.staging import Staging
+from firecrest_testbuild.stack import errors, schemas
+from firecrest_testbuild.stack.api import Call, Endpoint, Param, route
+from firecrest_testbuild.stack.commands import PathState, probe, quote
+from firecrest_testbuild.stack.errors import ApiError
+from firecrest_testbuild.stack.jobs import (
+    Outcome,
+    Runner,
+    account_option,
+    start_task,
+    submit_script,
+    task_created,
+)
+from firecrest_testbuild.stack.services import Service
+from firecrest_testbuild.stack.staging import Staging
 
 blueprint = Blueprint("storage", __name__, url_prefix="/storage")
 SERVICE = Service(name="storage", blueprint=blueprint)

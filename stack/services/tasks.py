@@ -6,10 +6,10 @@ import re
 
 from flask import Blueprint, current_app, jsonify
 
-from stack import schemas
-from stack.api import Call, Endpoint, Param, route
-from stack.errors import ApiError
-from stack.services import Service
+from firecrest_testbuild.stack import schemas
+from firecrest_testbuild.stack.api import Call, Endpoint, Param, route
+from firecrest_testbuild.stack.errors import ApiError
+from firecrest_testbuild.stack.services import Service
 
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 

@@ -13,13 +13,13 @@ from urllib.parse import quote as url_quote
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from stack import errors, schemas
-from stack.api import Call, Endpoint, Param, file_name, route
-from stack.commands import failure, quote
-from stack.errors import ApiError
-from stack.listing import LS_FLAGS, parse_listing
-from stack.remote import Output
-from stack.services import Service
+from firecrest_testbuild.common.sshexec import Output
+from firecrest_testbuild.stack import errors, schemas
+from firecrest_testbuild.stack.api import Call, Endpoint, Param, file_name, route
+from firecrest_testbuild.stack.commands import failure, quote
+from firecrest_testbuild.stack.errors import ApiError
+from firecrest_testbuild.stack.listing import LS_FLAGS, parse_listing
+from firecrest_testbuild.stack.services import Service
 
 blueprint = Blueprint("utilities", __name__, url_prefix="/utilities")
 SERVICE = Service(name="utilities", blueprint=blueprint)

@@ -8,9 +8,9 @@ from typing import Any
 
 import requests
 
-from harness.environment import Environment
-from scenarios.client import FINAL_STATUSES, Client, Recorder
-from scenarios.target import Identity, load
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.scenarios.client import FINAL_STATUSES, Client, Recorder
+from firecrest_testbuild.scenarios.target import Identity, load
 
 
 class Api(Client):

@@ -12,21 +12,19 @@ import pytest
 import requests
 from keycloak import KeycloakAdmin
 
-from harness.components.cluster import ClusterComponent
-from harness.components.keycloak import KeycloakComponent
-from harness.components.minio import MinioComponent
-from harness.config import parse
-from harness.environment import Environment
-from harness.progress import Progress
-from harness.ssh import LoginNode
+from firecrest_testbuild.harness.components.cluster import ClusterComponent
+from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
+from firecrest_testbuild.harness.components.minio import MinioComponent
+from firecrest_testbuild.harness.config import parse
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.progress import Progress
+from firecrest_testbuild.harness.ssh import LoginNode
 
 
-def environment_for(tmp_path: Path, settings: str, firecrest: str = "{port: 0}") -> Environment:
+def environment_for(tmp_path: Path, settings: str, stack: str = "{port: 0}") -> Environment:
     """An environment of its own: unique name, free ports, state under tmp_path."""
     name = f"it-{uuid.uuid4().hex[:8]}"
-    free_ports = (
-        f"keycloak: {{port: 0}}\nminio: {{port: 0, consolePort: 0}}\nfirecrest: {firecrest}\n"
-    )
+    free_ports = f"keycloak: {{port: 0}}\nminio: {{port: 0, consolePort: 0}}\nstack: {stack}\n"
     config = parse(f"name: {name}\nstateDir: {tmp_path}\n{free_ports}{settings}")
     return Environment(config, tmp_path, Progress())
 

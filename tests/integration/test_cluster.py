@@ -7,13 +7,13 @@ import os
 
 import pytest
 
-from harness.config import User
-from harness.environment import Environment
-from harness.keycloak_realm import TokenRefused
-from harness.ssh import LoginNode
-from harness.sshca import load_paramiko_key
-from stack.certificator import issue_identity
-from stack.remote import LoginRefused
+from firecrest_testbuild.common.certificates import issue_identity
+from firecrest_testbuild.common.sshexec import LoginRefused
+from firecrest_testbuild.harness.config import User
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.keycloak_realm import TokenRefused
+from firecrest_testbuild.harness.ssh import LoginNode
+from firecrest_testbuild.harness.sshca import load_paramiko_key
 from tests.integration.conftest import eventually, keycloak_of, minio_of
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import conformance
-from harness.environment import Environment
+from firecrest_testbuild.harness import conformance
+from firecrest_testbuild.harness.environment import Environment
 from tests.integration.fault_proxy import ALL_FAULTS, FaultProxy
 
 pytestmark = pytest.mark.integration
@@ -86,7 +86,7 @@ def test_the_fixture_for_client_projects_yields_a_running_testbuild(pytester: py
     config = pytester.path / "testbuild.yaml"
     config.write_text(
         "name: fixture-check\ncluster: {sshPort: 0, computeNodes: 1}\n"
-        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nfirecrest: {port: 0}\n"
+        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nstack: {port: 0}\n"
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)

@@ -11,8 +11,8 @@ import pytest
 import requests
 from keycloak import KeycloakAdmin
 
-from harness.environment import Environment
-from harness.ssh import LoginNode
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.ssh import LoginNode
 from tests.integration.conftest import keycloak_of, short_lived_token
 
 pytestmark = pytest.mark.integration

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.environment import Environment
-from harness.errors import TestbuildError
-from harness.images import ImageBuilder
-from harness.progress import Progress
-from harness.sshca import load_paramiko_key
-from stack.remote import LoginRefused
+from firecrest_testbuild.common.sshexec import LoginRefused
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.harness.images import ImageBuilder
+from firecrest_testbuild.harness.progress import Progress
+from firecrest_testbuild.harness.sshca import load_paramiko_key
 from tests.integration.conftest import environment_for, login_node
 
 pytestmark = pytest.mark.integration

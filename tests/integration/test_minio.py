@@ -12,8 +12,8 @@ import pytest
 import requests
 from minio.datatypes import PostPolicy
 
-from harness.environment import Environment
-from harness.ssh import LoginNode
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.ssh import LoginNode
 from tests.integration.conftest import minio_of
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-from harness.sshca import KeyPair
-from harness.state import EnvironmentState
-from stack.certificator import issue_identity
+from firecrest_testbuild.common.certificates import issue_identity
+from firecrest_testbuild.harness.sshca import KeyPair
+from firecrest_testbuild.harness.state import EnvironmentState
 
 
 def listing(certificate: str) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from harness.paths import CLUSTER, IMAGES
-from harness.sshca import KeyPair
-from stack.certificator import sign_user_certificate
+from firecrest_testbuild.common.certificates import sign_user_certificate
+from firecrest_testbuild.harness.paths import CLUSTER, IMAGES
+from firecrest_testbuild.harness.sshca import KeyPair
 
 WRAPPER = IMAGES / "cluster/files/usr/local/libexec/testbuild-command-wrapper"
 loader = importlib.machinery.SourceFileLoader("command_wrapper", str(WRAPPER))

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import yaml
 
-from harness.config import load, parse
-from harness.environment import Environment
-from harness.paths import COMPOSE, REPOSITORY
+from firecrest_testbuild.harness.config import load, parse
+from firecrest_testbuild.harness.environment import Environment
+from tests.repository import COMPOSE
+from tests.repository import ROOT as REPOSITORY
 
 COMMITTED = COMPOSE / "docker-compose.yml"
 
@@ -37,7 +38,7 @@ def test_compose_follows_the_config(tmp_path: Path):
         "keycloak",
         "minio",
         "redis",
-        "firecrest",
+        "stack",
     ]
     controller = document["services"]["controller"]
     assert controller["ports"] == ["127.0.0.1:2300:22"]

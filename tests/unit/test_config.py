@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import DEFAULT_USERS, EnvironmentConfig, load, parse
-from harness.errors import ConfigError
-from harness.paths import REPOSITORY
+from firecrest_testbuild.harness.config import DEFAULT_USERS, EnvironmentConfig, load, parse
+from firecrest_testbuild.harness.errors import ConfigError
+from tests.repository import ROOT as REPOSITORY
 
 
 def problems(text: str) -> list[str]:
@@ -31,7 +31,7 @@ def test_defaults_match_the_upstream_test_build_users():
         ("testuser", "testuser"),
         ("service-account-firecrest-sample", "firecrest-sample"),
     ]
-    assert config.users == list(DEFAULT_USERS)
+    assert config.users == DEFAULT_USERS
     assert config.cluster.compute_node_names == ["c1", "c2"]
     assert config.bind_address == "127.0.0.1"
 

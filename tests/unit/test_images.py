@@ -8,11 +8,11 @@ from unittest import mock
 
 import pytest
 
-from harness import images
-from harness.config import Images
-from harness.errors import TestbuildError
-from harness.images import ImageBuilder, ImageSpec, _inputs_hash
-from harness.progress import Progress
+from firecrest_testbuild.harness import images
+from firecrest_testbuild.harness.config import Images
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.harness.images import ImageBuilder, ImageSpec, _inputs_hash
+from firecrest_testbuild.harness.progress import Progress
 
 
 def builder(settings: Images) -> ImageBuilder:

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from harness.errors import TestbuildError
-from harness.readiness import Probe, wait_for
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.harness.readiness import Probe, wait_for
 
 
 def test_probe_passes_once_its_check_does():

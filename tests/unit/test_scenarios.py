@@ -7,10 +7,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from scenarios.endpoints import OPERATIONS, OUT_OF_SCOPE, operation_of
-from scenarios.report import FAIL, PASS, SKIP, Case, build, compare, markdown, page
-from scenarios.target import TargetError, parse
-from scenarios.truth import Truth
+from firecrest_testbuild.scenarios.endpoints import OPERATIONS, OUT_OF_SCOPE, operation_of
+from firecrest_testbuild.scenarios.report import (
+    FAIL,
+    PASS,
+    SKIP,
+    Case,
+    build,
+    compare,
+    markdown,
+    page,
+)
+from firecrest_testbuild.scenarios.target import TargetError, parse
+from firecrest_testbuild.scenarios.truth import Truth
 
 TARGET = """
 name: site

@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import pytest
 from flask import Blueprint, Flask, jsonify
 
-from stack import errors
-from stack.api import Call, Endpoint, Param, openapi, route
-from stack.commands import failure
-from stack.config import ConfigFileError, parse
-from stack.errors import ApiError, Unauthorized
-from stack.remote import Output
+from firecrest_testbuild.common.sshexec import Output
+from firecrest_testbuild.stack import errors
+from firecrest_testbuild.stack.api import Call, Endpoint, Param, openapi, route
+from firecrest_testbuild.stack.commands import failure
+from firecrest_testbuild.stack.config import ConfigFileError, parse
+from firecrest_testbuild.stack.errors import ApiError, Unauthorized
 
 CONFIG = {
     "systems": [{"name": "cluster", "host": "cluster", "hostKey": "ssh-ed25519 AAAA"}],
@@ -164,4 +164,6 @@ def test_config_errors_name_the_key():
     assert any("tasks.expirySecond" in problem for problem in raised.value.problems)
     with pytest.raises(ConfigFileError) as raised:
         parse({key: value for key, value in CONFIG.items() if key != "auth"}, "stack.yaml")
-    assert raised.value.problems == ["'auth' is required (fix: add it; see stack/README.md)"]
+    assert raised.value.problems == [
+        "stack.yaml: 'auth' is required (fix: add it; see stack/README.md)"
+    ]

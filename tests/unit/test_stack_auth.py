@@ -12,9 +12,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from stack.auth import TokenVerifier
-from stack.config import Auth
-from stack.errors import ApiError, Unauthorized
+from firecrest_testbuild.stack.auth import TokenVerifier
+from firecrest_testbuild.stack.config import Auth
+from firecrest_testbuild.stack.errors import ApiError, Unauthorized
 
 ISSUER = "http://127.0.0.1:8080/auth/realms/kcrealm"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stack import slurm
-from stack.listing import parse_listing, unquote_c
+from firecrest_testbuild.stack import slurm
+from firecrest_testbuild.stack.listing import parse_listing, unquote_c
 
 LS = """total 12
 drwxr-xr-x 2 test1 test1 4096 2026-11-29T10:00:00 "dir"

@@ -21,7 +21,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from harness.environment import Environment
+from firecrest_testbuild.harness.environment import Environment
 from tests.integration.api import Api
 
 pytestmark = pytest.mark.integration

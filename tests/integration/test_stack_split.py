@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from harness.environment import Environment
+from firecrest_testbuild.harness.environment import Environment
 from tests.integration.api import Api
 from tests.integration.conftest import environment_for
 
@@ -19,7 +19,7 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
     environment = environment_for(
         tmp_path_factory.mktemp("split"),
         "cluster: {sshPort: 0, computeNodes: 1}\n",
-        firecrest="{port: 0, layout: split}",
+        stack="{port: 0, layout: split}",
     )
     environment.up()
     yield environment
@@ -29,11 +29,11 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
 def test_each_service_runs_in_its_container_behind_one_address(split: Environment):
     nodes = {row["node"] for row in split.status()}
     assert {
-        "firecrest",
-        "firecrest-status",
-        "firecrest-utilities",
-        "firecrest-compute",
-        "firecrest-tasks",
+        "stack",
+        "stack-status",
+        "stack-utilities",
+        "stack-compute",
+        "stack-tasks",
     } <= nodes
     api = Api.for_user(split, "test1")
     services = {
@@ -41,7 +41,7 @@ def test_each_service_runs_in_its_container_behind_one_address(split: Environmen
     }
     for name in ("compute", "storage", "tasks", "utilities"):
         assert services[name]["status"] == "available"
-        assert f"firecrest-{name}:8000" in services[name]["description"]
+        assert f"stack-{name}:8000" in services[name]["description"]
     assert api.get("/utilities/whoami").json()["output"] == "test1"
     job = api.task_data(
         api.post("/compute/jobs/upload", files={"file": ("j.sh", b"#!/bin/bash\ntrue\n")})
@@ -53,7 +53,7 @@ def test_each_service_runs_in_its_container_behind_one_address(split: Environmen
 
 def test_a_stopped_service_is_reported_down_and_its_paths_answer_503(split: Environment):
     api = Api.for_user(split, "test1")
-    compute = split.runtime.container("firecrest-compute")
+    compute = split.runtime.container("stack-compute")
     compute.stop(timeout=5)
     try:
         down = api.request("GET", "/status/services/compute", machine=False).json()

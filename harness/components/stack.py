@@ -13,22 +13,22 @@ from typing import Any
 import requests
 import yaml
 
-from harness.components import Context
-from harness.components.cluster import SSH_PORT
-from harness.components.keycloak import KeycloakComponent
-from harness.components.minio import API_PORT as MINIO_PORT
-from harness.components.minio import NODE as MINIO_NODE
-from harness.components.minio import MinioComponent
-from harness.components.minio import credentials as minio_credentials
-from harness.components.redis import URL as REDIS_URL
-from harness.images import ImageSpec
-from harness.readiness import Probe
-from harness.runtime import ContainerSpec, Forward, PortBinding
+from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.components.cluster import SSH_PORT
+from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
+from firecrest_testbuild.harness.components.minio import API_PORT as MINIO_PORT
+from firecrest_testbuild.harness.components.minio import NODE as MINIO_NODE
+from firecrest_testbuild.harness.components.minio import MinioComponent
+from firecrest_testbuild.harness.components.minio import credentials as minio_credentials
+from firecrest_testbuild.harness.components.redis import URL as REDIS_URL
+from firecrest_testbuild.harness.images import ImageSpec
+from firecrest_testbuild.harness.readiness import Probe
+from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
 
-NAME = "firecrest"
-NODE = "firecrest"
+NAME = "stack"
+NODE = "stack"
 HTTP_PORT = 8000
-CA_KEY_IN_CONTAINER = "/run/firecrest/user_ca"
+CA_KEY_IN_CONTAINER = "/run/stack/user_ca"
 # The split layout: a container per service behind the gateway.
 SPLIT_SERVICES = ("status", "utilities", "compute", "storage", "tasks")
 # Served in-process beside a split service: the certificator signs where
@@ -46,13 +46,13 @@ FILESYSTEMS = (
 )
 
 
-class FirecrestComponent:
+class StackComponent:
     name = NAME
-    image = ImageSpec("firecrest", debian_release="trixie", sources=("stack",))
+    image = ImageSpec("stack", debian_release="trixie", sources=("stack",))
     volumes: tuple[str, ...] = ()
 
     def port(self, context: Context) -> int:
-        return context.port("firecrest.port", context.config.firecrest.port)
+        return context.port("stack.port", context.config.stack.port)
 
     def url(self, context: Context) -> str:
         return f"http://{context.config.bind_address}:{self.port(context)}"
@@ -61,7 +61,7 @@ class FirecrestComponent:
         return []
 
     def containers(self, context: Context) -> list[ContainerSpec]:
-        if context.config.firecrest.layout == "single":
+        if context.config.stack.layout == "single":
             return [self._container(context, NODE, services=None, peers={}, published=True)]
         peers = {service: f"http://{NODE}-{service}:{HTTP_PORT}" for service in SPLIT_SERVICES}
         gateway = self._container(context, NODE, services=[], peers=peers, published=True)
@@ -87,9 +87,7 @@ class FirecrestComponent:
         peers: dict[str, str],
         published: bool,
     ) -> ContainerSpec:
-        port = PortBinding(
-            HTTP_PORT, context.config.bind_address, self.port(context), "firecrest.port"
-        )
+        port = PortBinding(HTTP_PORT, context.config.bind_address, self.port(context), "stack.port")
         return ContainerSpec(
             component=NAME,
             node=node,
@@ -110,7 +108,7 @@ class FirecrestComponent:
         peers: dict[str, str] | None = None,
     ) -> str:
         """The stack's configuration file of one process (see stack/README.md)."""
-        settings = context.config.firecrest
+        settings = context.config.stack
         keycloak = KeycloakComponent()
         realm_path = f"/realms/{context.config.keycloak.realm}"
         jwks_path = f"{realm_path}/protocol/openid-connect/certs"

@@ -12,7 +12,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from harness.environment import Environment
+from firecrest_testbuild.harness.environment import Environment
 from tests.integration.api import Api
 from tests.integration.conftest import eventually, short_lived_token
 
@@ -103,7 +103,7 @@ def test_tasks_are_private_and_listed(api: Api, environment: Environment):
 def test_tasks_expire_as_configured(api: Api, environment: Environment):
     task_id = api.get("/compute/partitions").json()["task_id"]
     ttl = container(environment, "redis").exec_run(["redis-cli", "ttl", f"task:{task_id}"])
-    configured = environment.config.firecrest.task_expiry_seconds
+    configured = environment.config.stack.task_expiry_seconds
     assert configured - 60 < int(ttl.output) <= configured
 
 
@@ -132,7 +132,7 @@ def test_a_task_interrupted_by_a_restart_is_failed_not_left_in_progress(
 
 def restart_api(api: Api, environment: Environment, crash: bool = False) -> None:
     """Restart the API's container; a crash (SIGKILL) lets no task finish."""
-    firecrest = container(environment, "firecrest")
+    firecrest = container(environment, "stack")
     if crash:
         firecrest.kill()
         firecrest.start()

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from harness.environment import Environment
-from harness.ssh import LoginNode
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.ssh import LoginNode
 from tests.integration.api import Api
 from tests.integration.conftest import eventually
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.environment import Environment
-from harness.ssh import LoginNode
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.ssh import LoginNode
 from tests.integration.api import Api
 from tests.integration.conftest import eventually, minio_of
 
@@ -267,6 +267,6 @@ def test_a_waiting_upload_and_an_interrupted_move_survive_a_crash(
 
 def crash_api(environment: Environment) -> None:
     """SIGKILL the API and start it again: nothing it was doing can finish."""
-    firecrest = environment.runtime.container("firecrest")
+    firecrest = environment.runtime.container("stack")
     firecrest.kill()
     firecrest.start()
