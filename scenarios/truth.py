@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
@@ -19,25 +18,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from minio import Minio
 
+from firecrest_testbuild.common.sshexec import Output
 from firecrest_testbuild.scenarios.target import S3Truth, SshTruth
-
-
-@dataclass(frozen=True)
-class Ran:
-    exit_status: int
-    stdout: bytes
-    stderr: str
-
-    @property
-    def text(self) -> str:
-        return self.stdout.decode(errors="replace")
 
 
 class SystemTruth:
     def __init__(self, settings: SshTruth) -> None:
         self.settings = settings
 
-    def run(self, user: str, command: str) -> Ran:
+    def run(self, user: str, command: str) -> Output:
         key = ed25519.Ed25519PrivateKey.generate()
         with tempfile.TemporaryDirectory(prefix="conformance-") as folder:
             certificate = self._signed(Path(folder), key, user, command)
@@ -61,7 +50,7 @@ class SystemTruth:
         try:
             _, stdout, stderr = client.exec_command(command, timeout=120)
             out = stdout.read()
-            return Ran(
+            return Output(
                 stdout.channel.recv_exit_status(), out, stderr.read().decode(errors="replace")
             )
         finally:

@@ -1,4 +1,5 @@
-"""`python -m firecrest_testbuild.stack --config FILE`: serve the configured services on one address."""
+"""`python -m firecrest_testbuild.stack --config FILE`: serve the configured
+services on one address."""
 
 from __future__ import annotations
 
