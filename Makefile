@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 TESTBUILD := $(BIN)/testbuild
 PYTEST := $(BIN)/pytest
+# Every shell script of the project (images' entrypoints, scripts/, CI).
+SHELL_SCRIPTS = $(shell grep -rlE '^\#!.*\b(ba)?sh\b' images scripts .ci)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv engine up down status test unit integration conformance lint format images bench clean
@@ -34,8 +36,8 @@ status: venv engine ## show the environment's containers
 
 test: unit integration ## run the whole test suite: unit tests, then integration tests
 
-unit: venv ## fast tests, no Docker
-	$(PYTEST) -m "not integration"
+unit: venv ## fast tests, no Docker (what a bare `pytest` runs)
+	$(PYTEST)
 
 integration: venv engine ## tests that bring environments up and down (Docker)
 	$(PYTEST) -m integration
@@ -43,9 +45,12 @@ integration: venv engine ## tests that bring environments up and down (Docker)
 conformance: up ## run the conformance suites against the local stack; report in out/
 	$(TESTBUILD) conformance --report out
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff (lint, format), mypy, shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p firecrest_testbuild
+	@scripts/ensure-shellcheck
+	shellcheck $(SHELL_SCRIPTS)
 
 format: venv ## apply ruff's formatting and fixes
 	$(BIN)/ruff format .
@@ -54,7 +59,7 @@ format: venv ## apply ruff's formatting and fixes
 images: venv engine ## build (or find) every image without starting anything
 	$(TESTBUILD) images
 
-bench: venv engine ## measure up/down/cold build/memory (figures for README)
+bench: venv engine ## measure up/down/cold build/memory and the stack (docs/benchmarks.md)
 	$(BIN)/python -m firecrest_testbuild.harness.bench
 
 clean: ## down, then remove the images and the virtual environment

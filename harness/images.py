@@ -191,7 +191,7 @@ class ImageBuilder:
         if not (folder / "Dockerfile").is_file():
             raise TestbuildError("images", f"{folder}/Dockerfile does not exist")
         files: Context = {
-            path.relative_to(folder).as_posix(): (path.read_bytes(), path.stat().st_mode & 0o777)
+            path.relative_to(folder).as_posix(): (path.read_bytes(), _normal_mode(path))
             for path in sorted(folder.rglob("*"))
             if path.is_file()
         }
@@ -298,6 +298,12 @@ def _source_files(package: str) -> Context:
     }
     files["src/firecrest_testbuild/__init__.py"] = ((PACKAGE / "__init__.py").read_bytes(), 0o644)
     return files
+
+
+def _normal_mode(path: Path) -> int:
+    """0755 or 0644: an image's inputs hash the same whatever the umask of the
+    checkout or of the pip install that put the files here."""
+    return 0o755 if path.stat().st_mode & 0o111 else 0o644
 
 
 def _inputs_hash(
