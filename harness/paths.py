@@ -16,5 +16,3 @@ PACKAGE = Path(firecrest_testbuild.__file__).parent
 IMAGES = PACKAGE / "images"
 CLUSTER = PACKAGE / "cluster"
 SCENARIOS = PACKAGE / "scenarios"
-# Python packages an image may carry (the service stack and the leaf it uses).
-PYTHON_PACKAGES = ("stack", "common")
