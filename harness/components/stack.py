@@ -48,7 +48,7 @@ FILESYSTEMS = (
 
 class StackComponent:
     name = NAME
-    image = ImageSpec("stack", debian_release="trixie", sources=("stack",))
+    image = ImageSpec("stack", debian_release="trixie", sources=("stack", "common"))
     volumes: tuple[str, ...] = ()
 
     def port(self, context: Context) -> int:
