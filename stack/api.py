@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.datastructures import FileStorage
 
 from firecrest_testbuild.stack import errors
 from firecrest_testbuild.stack.config import System
+from firecrest_testbuild.stack.context import stack_context
 from firecrest_testbuild.stack.errors import ApiError
 from firecrest_testbuild.stack.schemas import ERROR, Schema
 
@@ -100,7 +101,7 @@ def route(blueprint: Blueprint, endpoint: Endpoint, registry: list[Endpoint]) ->
 
 
 def _prepare(endpoint: Endpoint, path_values: dict[str, str]) -> Call:
-    user = current_app.extensions["stack"].verifier.user_of(request.headers.get("Authorization"))
+    user = stack_context().verifier.user_of(request.headers.get("Authorization"))
     g.user = user
     system = _system() if endpoint.machine else None
     for header in endpoint.headers:
@@ -132,7 +133,7 @@ def _system() -> System:
         raise errors.bad_request(
             "No machine name given (header X-Machine-Name)", errors.MACHINE_DOES_NOT_EXIST
         )
-    system = current_app.extensions["stack"].config.system(name)
+    system = stack_context().config.system(name)
     if system is None:
         raise errors.bad_request(f"Machine {name} does not exist", errors.MACHINE_DOES_NOT_EXIST)
     return system

@@ -6,7 +6,6 @@ import datetime
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -19,10 +18,10 @@ from firecrest_testbuild.stack.api import Endpoint, openapi
 from firecrest_testbuild.stack.auth import TokenVerifier
 from firecrest_testbuild.stack.commands import Shell
 from firecrest_testbuild.stack.config import StackConfig
+from firecrest_testbuild.stack.context import EXTENSION, StackContext, stack_context
 from firecrest_testbuild.stack.gateway import add_gateway
 from firecrest_testbuild.stack.logs import configure_logging
-from firecrest_testbuild.stack.services.storage import Transfers
-from firecrest_testbuild.stack.staging import Staging
+from firecrest_testbuild.stack.services import enabled_services, start_services
 from firecrest_testbuild.stack.taskstore import TaskRunner, TaskStore
 
 log = logging.getLogger("stack.http")
@@ -32,35 +31,39 @@ log = logging.getLogger("stack.http")
 BODY_SLACK = 1024 * 1024
 
 
-@dataclass
-class StackContext:
-    """What every service module reaches through current_app.extensions["stack"]."""
-
-    config: StackConfig
-    verifier: TokenVerifier
-    shell: Shell
-    store: TaskStore
-    runner: TaskRunner
-    endpoints: list[Endpoint]
-    staging: Staging | None = None  # with the storage service
-    transfers: Transfers | None = None
-
-
 def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> Flask:
-    from firecrest_testbuild.stack.services import enabled_services
-
     configure_logging()
     app = Flask("stack")
     max_file = config.limits.utilities_max_file_size_mb * 1024 * 1024
     # Room for a file over the limit, so it gets a clear X-Size-Limit answer.
     app.config["MAX_CONTENT_LENGTH"] = 2 * max_file + BODY_SLACK
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the default provider has it
+    context = _context(config, redis_client)
+    app.extensions[EXTENSION] = context
+    services = enabled_services(config)
+    start_services(services, context)
+    endpoints: list[Endpoint] = []
+    for service in services:
+        if service.blueprint is not None:
+            app.register_blueprint(service.blueprint)
+            endpoints.extend(service.endpoints)
+    if config.peers:
+        add_gateway(app, config, API_VERSION, endpoints)
+    else:
+        _add_openapi(app, endpoints)
+    _add_health(app, context)
+    _add_error_handlers(app)
+    _add_access_log(app)
+    return app
+
+
+def _context(config: StackConfig, redis_client: redis.Redis | None) -> StackContext:
     store = TaskStore(
         redis_client or redis.Redis.from_url(config.tasks.redis_url, socket_timeout=5),
         config.tasks.expiry_seconds,
         config.public_url,
     )
-    context = StackContext(
+    return StackContext(
         config=config,
         verifier=TokenVerifier(config.auth),
         shell=Shell(
@@ -72,40 +75,13 @@ def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> 
         # Keyed by what the process serves: a restarted process fails what
         # its predecessor with the same services left running.
         runner=TaskRunner(store, config.tasks.workers, service=",".join(config.services)),
-        endpoints=[],
     )
-    app.extensions["stack"] = context
-    if {"compute", "storage"} & set(config.services):
-        _fail_interrupted_tasks(context)
-    if "storage" in config.services and config.storage is not None:
-        context.staging = Staging(config.storage)
-        context.transfers = Transfers(context, context.staging)
-        context.transfers.start()
-    for service in enabled_services(config):
-        if service.blueprint is not None:
-            app.register_blueprint(service.blueprint)
-            context.endpoints.extend(service.endpoints)
-    if config.peers:
-        add_gateway(app, config, API_VERSION)
-    else:
-        _add_openapi(app, context)
-    _add_health(app, context)
-    _add_error_handlers(app)
-    _add_access_log(app)
-    return app
 
 
-def _fail_interrupted_tasks(context: StackContext) -> None:
-    try:
-        context.runner.fail_interrupted()
-    except redis.RedisError as error:  # the store is down: /status/services tells
-        log.warning("cannot look for interrupted tasks: %s", error)
-
-
-def _add_openapi(app: Flask, context: StackContext) -> None:
+def _add_openapi(app: Flask, endpoints: list[Endpoint]) -> None:
     @app.get("/openapi.json")
     def openapi_document() -> Response:
-        return jsonify(openapi(context.endpoints, API_VERSION))
+        return jsonify(openapi(endpoints, API_VERSION))
 
 
 def _add_health(app: Flask, context: StackContext) -> None:
@@ -117,7 +93,7 @@ def _add_health(app: Flask, context: StackContext) -> None:
 def _add_error_handlers(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error: RequestEntityTooLarge) -> tuple[Response, int, dict[str, str]]:
-        limit = app.extensions["stack"].config.limits.utilities_max_file_size_mb
+        limit = stack_context().config.limits.utilities_max_file_size_mb
         message = f"The request body is larger than this API accepts (files up to {limit} MB)"
         return (
             jsonify({"description": "Request too large", "error": message}),

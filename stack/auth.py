@@ -52,7 +52,6 @@ class TokenVerifier:
         if header.get("alg") not in ALGORITHMS:
             raise Unauthorized(BAD_SIGNATURE)
         key = self._signing_key(token)
-        options = {"require": ["exp", "iss"], "verify_aud": self.settings.audience is not None}
         try:
             return jwt.decode(
                 token,
@@ -60,7 +59,10 @@ class TokenVerifier:
                 algorithms=ALGORITHMS,
                 issuer=self.settings.issuer,
                 audience=self.settings.audience,
-                options=options,
+                options={
+                    "require": ["exp", "iss"],
+                    "verify_aud": self.settings.audience is not None,
+                },
             )
         except jwt.ExpiredSignatureError as error:
             raise Unauthorized(EXPIRED) from error

@@ -27,7 +27,7 @@ from firecrest_testbuild.common.sshexec import (
     execute,
 )
 from firecrest_testbuild.stack import errors
-from firecrest_testbuild.stack.config import System
+from firecrest_testbuild.stack.config import StackConfig, System
 from firecrest_testbuild.stack.errors import ApiError
 
 TIMED_OUT = 124  # `timeout`'s exit status
@@ -96,6 +96,31 @@ class Shell:
         if output.exit_status == TIMED_OUT:
             raise ApiError(400, "Command has finished with timeout signal", errors.TIMEOUT)
         return output
+
+
+@dataclass(frozen=True)
+class Runner:
+    """The commands of one task, run as its user on its system (traced by the task id)."""
+
+    shell: Shell
+    config: StackConfig
+    user: str
+    system: System
+    task_id: str
+
+    def run(
+        self, command: str, stdin: bytes = b"", time_limit: int | None = None
+    ) -> tuple[bool, str, str]:
+        """(succeeded, stdout, stderr) of `command`."""
+        output = self.shell.run(
+            self.user,
+            self.system,
+            command,
+            time_limit or self.config.limits.compute_timeout,
+            stdin,
+            trace=self.task_id,
+        )
+        return output.exit_status == 0, output.text, output.stderr.strip()
 
 
 def failure(output: Output, path: str, default_header: str = errors.ERROR) -> ApiError:

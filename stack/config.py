@@ -7,16 +7,16 @@ keys are errors, and every error names the file, the key and a fix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field
 
 from firecrest_testbuild.common import strictyaml
 from firecrest_testbuild.common.strictyaml import FileProblems, Strict
 
-SERVICES = ("certificator", "compute", "status", "storage", "tasks", "utilities")
-GUIDE = "stack/README.md"
 ServiceName = Literal["certificator", "compute", "status", "storage", "tasks", "utilities"]
+SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
+GUIDE = "stack/README.md"
 
 
 class ConfigFileError(FileProblems):

@@ -13,7 +13,7 @@ import logging
 import requests
 from flask import Flask, Response, jsonify, request
 
-from firecrest_testbuild.stack.api import openapi
+from firecrest_testbuild.stack.api import Endpoint, openapi
 from firecrest_testbuild.stack.config import StackConfig
 
 HOP_BY_HOP = {
@@ -33,14 +33,15 @@ PEER_TIMEOUT = (5, 300)  # connect, read: compute and utilities answer within th
 log = logging.getLogger("stack.gateway")
 
 
-def add_gateway(app: Flask, config: StackConfig, version: str) -> None:
+def add_gateway(app: Flask, config: StackConfig, version: str, endpoints: list[Endpoint]) -> None:
+    """Forward the peers' paths; /openapi.json: `endpoints` (served here) and the peers'."""
     session = requests.Session()
     for service, base in config.peers.items():
         _add_forward(app, session, service, base)
 
     @app.get("/openapi.json")
     def merged_openapi() -> Response:
-        document = openapi(app.extensions["stack"].endpoints, version)
+        document = openapi(endpoints, version)
         for base in config.peers.values():
             try:
                 document["paths"].update(
@@ -54,7 +55,7 @@ def add_gateway(app: Flask, config: StackConfig, version: str) -> None:
 def _add_forward(app: Flask, session: requests.Session, service: str, base: str) -> None:
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
-    def forward(rest: str = "") -> Response:
+    def forward(rest: str = "") -> Response | tuple[Response, int]:
         target = f"{base}/{service}" + (f"/{rest}" if rest else "")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         try:

@@ -1,72 +1,59 @@
-"""Slurm work done as a task: the runner of a task's commands, and job
+"""Slurm work done as a task: the task started in the background, and job
 submission (script written under $HOME/<jobsFolder>/<task id>/, sbatch, the
 job's files). Shared by compute and storage's internal transfers."""
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, g, jsonify
+import redis
+from flask import Response, g, jsonify
 
 from firecrest_testbuild.stack import errors, slurm
 from firecrest_testbuild.stack.api import Call
-from firecrest_testbuild.stack.commands import quote
-from firecrest_testbuild.stack.config import System
+from firecrest_testbuild.stack.commands import Runner, quote
+from firecrest_testbuild.stack.context import StackContext, stack_context
 from firecrest_testbuild.stack.errors import ApiError
-from firecrest_testbuild.stack.taskstore import ERROR, SUCCESS
+from firecrest_testbuild.stack.taskstore import Outcome, TaskStatus
 
 ACCOUNT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 OUTPUT_TAIL_BYTES = 1000
 
-Outcome = tuple[str, Any]  # (task status, task data)
+log = logging.getLogger("stack.jobs")
 
 
-class Runner:
-    """Commands for one task, run as its user on its system."""
-
-    def __init__(self, context: Any, user: str, system: System, task_id: str) -> None:
-        self.context = context
-        self.user = user
-        self.system = system
-        self.task_id = task_id
-
-    def outcome_of(self, work: Callable[[Runner], Outcome]) -> Outcome:
-        try:
-            return work(self)
-        except ApiError as error:
-            return ERROR, error.error
-
-    def run(self, command: str, stdin: bytes = b"", time_limit: int | None = None):
-        """(succeeded, stdout, stderr) of `command`."""
-        output = self.context.shell.run(
-            self.user,
-            self.system,
-            command,
-            time_limit or self.context.config.limits.compute_timeout,
-            stdin,
-            trace=self.task_id,
-        )
-        return output.exit_status == 0, output.text, output.stderr.strip()
-
-    def jobs_folder(self) -> str:
-        """$HOME-relative folder of this task's job files (commands start in $HOME)."""
-        return posixpath.join(self.context.config.compute.jobs_folder, self.task_id)
+def fail_interrupted_tasks(context: StackContext) -> None:
+    """Start hook of the services whose work runs as tasks: fail what a crash left running."""
+    try:
+        context.runner.fail_interrupted()
+    except redis.RedisError as error:  # the store is down: /status/services tells
+        log.warning("cannot look for interrupted tasks: %s", error)
 
 
-def start_task(call: Call, service: str, work: Callable[[Runner], Outcome], status: int = 200):
+def start_task(
+    call: Call, service: str, work: Callable[[Runner], Outcome], status: int = 200
+) -> tuple[Response, int]:
     """Answer with a new task and run `work` for it in the background."""
-    context = current_app.extensions["stack"]
+    context = stack_context()
     task = context.store.create(call.user, service, call.machine.name)
-    runner = Runner(context, call.user, call.machine, task["task_id"])
-    context.runner.submit(task["task_id"], lambda: runner.outcome_of(work))
+    runner = Runner(context.shell, context.config, call.user, call.machine, task["task_id"])
+    context.runner.submit(task["task_id"], lambda: _outcome_of(work, runner))
     return task_created(task, status)
 
 
-def task_created(task: dict[str, Any], status: int):
+def _outcome_of(work: Callable[[Runner], Outcome], runner: Runner) -> Outcome:
+    try:
+        return work(runner)
+    except ApiError as error:
+        return TaskStatus.FAILED, error.error
+
+
+def task_created(task: dict[str, Any], status: int) -> tuple[Response, int]:
     """The answer that names a new task (and the task id for the access log)."""
     g.task_id = task["task_id"]
     body = {"success": "Task created", "task_id": task["task_id"], "task_url": task["task_url"]}
@@ -83,13 +70,14 @@ def account_option(account: str | None) -> str:
 
 def submit_script(runner: Runner, name: str, content: bytes, options: str) -> Outcome:
     """Write the script into the task's job folder and submit it from there."""
-    folder = runner.jobs_folder()
+    # $HOME-relative, as commands start in $HOME.
+    folder = posixpath.join(runner.config.compute.jobs_folder, runner.task_id)
     ok, out, err = runner.run(
         f"mkdir -p -- {quote(folder)} && cat > {quote(folder + '/' + name)} && echo $HOME",
         stdin=content,
     )
     if not ok:
-        return ERROR, err or "The job folder cannot be written"
+        return TaskStatus.FAILED, err or "The job folder cannot be written"
     absolute = posixpath.join(out.strip(), folder)
     return submitted(
         runner,
@@ -102,8 +90,12 @@ def submitted(runner: Runner, sbatch: str) -> Outcome:
     ok, out, err = runner.run(sbatch)
     jobid = slurm.submitted_job_id(out) if ok else None
     if jobid is None:
-        return ERROR, err or out or "sbatch printed no job id"
-    return SUCCESS, {"result": "Job submitted", "jobid": int(jobid), **job_files(runner, jobid)}
+        return TaskStatus.FAILED, err or out or "sbatch printed no job id"
+    return TaskStatus.SUCCESS, {
+        "result": "Job submitted",
+        "jobid": int(jobid),
+        **job_files(runner, jobid),
+    }
 
 
 def job_files(runner: Runner, jobid: str) -> dict[str, str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from firecrest_testbuild.stack.taskstore import TaskStatus
+
 Schema = dict[str, Any]
 
 STRING: Schema = {"type": "string"}
@@ -54,21 +56,7 @@ WHOAMI = utilities(
 TASK_CREATED = obj(
     ["success", "task_id", "task_url"], success=STRING, task_id=STRING, task_url=STRING
 )
-TASK_STATUSES = [
-    "100",
-    "101",
-    "110",
-    "111",
-    "112",
-    "113",
-    "114",
-    "115",
-    "116",
-    "117",
-    "118",
-    "200",
-    "400",
-]
+TASK_STATUSES = [status.value for status in TaskStatus]
 TASK = obj(
     [
         "task_id",

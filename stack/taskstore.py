@@ -13,30 +13,61 @@ import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
 from typing import Any
 
 import redis
 
-QUEUED = "100"
-IN_PROGRESS = "101"
-SUCCESS = "200"
-ERROR = "400"
 
+class TaskStatus(StrEnum):
+    """A task's status: FirecREST v1's codes (strings in every answer)."""
+
+    QUEUED = "100"
+    IN_PROGRESS = "101"
+    # External upload: a form for the staging area, then the move to the system.
+    FORM_URL_WAITING = "110"
+    FORM_URL_RECEIVED = "111"
+    UPLOAD_CONFIRMED = "112"
+    DOWNLOAD_TO_SERVER_STARTED = "113"
+    DOWNLOAD_TO_SERVER_FINISHED = "114"
+    DOWNLOAD_TO_SERVER_FAILED = "115"
+    # External download: the system puts the file into the staging area.
+    UPLOAD_FROM_FILESYSTEM_STARTED = "116"
+    UPLOAD_FROM_FILESYSTEM_FINISHED = "117"
+    UPLOAD_FROM_FILESYSTEM_FAILED = "118"
+    SUCCESS = "200"
+    FAILED = "400"
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS[self]
+
+
+# Spelled as FirecREST v1 spells them: clients compare them.
 DESCRIPTIONS = {
-    QUEUED: "Queued",
-    IN_PROGRESS: "In progress",
-    "110": "Waiting for Form URL from Object Storage to be retrieved",
-    "111": "Form URL from Object Storage received",
-    "112": "Object Storage confirms that upload to Object Storage has finished",
-    "113": "Download from Object Storage to server has started",
-    "114": "Download from Object Storage to server has finished",
-    "115": "Download from Object Storage error",
-    "116": "Started upload from filesystem to Object Storage",
-    "117": "Upload from filesystem to Object Storage has finished succesfully",
-    "118": "Upload from filesystem to Object Storage has finished with errors",
-    SUCCESS: "Finished successfully",
-    ERROR: "Finished with errors",
+    TaskStatus.QUEUED: "Queued",
+    TaskStatus.IN_PROGRESS: "In progress",
+    TaskStatus.FORM_URL_WAITING: "Waiting for Form URL from Object Storage to be retrieved",
+    TaskStatus.FORM_URL_RECEIVED: "Form URL from Object Storage received",
+    TaskStatus.UPLOAD_CONFIRMED: (
+        "Object Storage confirms that upload to Object Storage has finished"
+    ),
+    TaskStatus.DOWNLOAD_TO_SERVER_STARTED: "Download from Object Storage to server has started",
+    TaskStatus.DOWNLOAD_TO_SERVER_FINISHED: "Download from Object Storage to server has finished",
+    TaskStatus.DOWNLOAD_TO_SERVER_FAILED: "Download from Object Storage error",
+    TaskStatus.UPLOAD_FROM_FILESYSTEM_STARTED: "Started upload from filesystem to Object Storage",
+    TaskStatus.UPLOAD_FROM_FILESYSTEM_FINISHED: (
+        "Upload from filesystem to Object Storage has finished succesfully"
+    ),
+    TaskStatus.UPLOAD_FROM_FILESYSTEM_FAILED: (
+        "Upload from filesystem to Object Storage has finished with errors"
+    ),
+    TaskStatus.SUCCESS: "Finished successfully",
+    TaskStatus.FAILED: "Finished with errors",
 }
+
+
+Outcome = tuple[TaskStatus, Any]  # how a task's work ended: its status and data
 
 log = logging.getLogger("stack.tasks")
 
@@ -60,8 +91,8 @@ class TaskStore:
             "user": user,
             "service": service,
             "system": system or "",
-            "status": QUEUED,
-            "description": DESCRIPTIONS[QUEUED],
+            "status": TaskStatus.QUEUED,
+            "description": TaskStatus.QUEUED.description,
             "data": {},
             "created_at": now,
             "updated_at": now,
@@ -75,7 +106,7 @@ class TaskStore:
         pipeline.execute()
         return task
 
-    def update(self, task_id: str, status: str, data: Any = None) -> None:
+    def update(self, task_id: str, status: TaskStatus, data: Any = None) -> None:
         raw = self.redis.get(_key(task_id))
         if raw is None:
             return  # expired meanwhile: nobody can ask for it any more
@@ -83,7 +114,7 @@ class TaskStore:
         now = _now()
         task.update(
             status=status,
-            description=DESCRIPTIONS[status],
+            description=status.description,
             updated_at=now,
             last_modify=now,
         )
@@ -100,7 +131,7 @@ class TaskStore:
         return task if task["user"] == user else None
 
     def of_user(self, user: str, wanted: list[str] | None = None) -> dict[str, dict[str, Any]]:
-        ids = [task_id.decode() for task_id in self.redis.zrange(_user_key(user), 0, -1)]
+        ids = _text(self.redis.zrange(_user_key(user), 0, -1))
         if wanted is not None:
             ids = [task_id for task_id in ids if task_id in set(wanted)]
         if not ids:
@@ -143,24 +174,27 @@ class TaskRunner:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="task")
 
     def fail_interrupted(self) -> list[str]:
-        interrupted = [task_id.decode() for task_id in self.store.redis.smembers(self.active)]
+        interrupted = _text(self.store.redis.smembers(self.active))
         for task_id in interrupted:
-            self.store.update(task_id, ERROR, INTERRUPTED)
+            self.store.update(task_id, TaskStatus.FAILED, INTERRUPTED)
             self.store.redis.srem(self.active, task_id)
             log.warning("task %s was interrupted by a restart", task_id, extra={"task_id": task_id})
         return interrupted
 
-    def submit(self, task_id: str, work: Callable[[], tuple[str, Any]]) -> None:
+    def submit(self, task_id: str, work: Callable[[], Outcome]) -> None:
         self.store.redis.sadd(self.active, task_id)
         self.pool.submit(self._run, task_id, work)
 
-    def _run(self, task_id: str, work: Callable[[], tuple[str, Any]]) -> None:
+    def _run(self, task_id: str, work: Callable[[], Outcome]) -> None:
         try:
-            self.store.update(task_id, IN_PROGRESS)
+            self.store.update(task_id, TaskStatus.IN_PROGRESS)
             status, data = work()
         except Exception:
             log.exception("task %s failed unexpectedly", task_id, extra={"task_id": task_id})
-            status, data = ERROR, "Internal error while running the task; see the API's log"
+            status, data = (
+                TaskStatus.FAILED,
+                "Internal error while running the task; see the API's log",
+            )
         try:
             self.store.update(task_id, status, data)
         finally:
@@ -173,3 +207,8 @@ def _key(task_id: str) -> str:
 
 def _user_key(user: str) -> str:
     return f"user-tasks:{user}"
+
+
+def _text(members: Any) -> list[str]:
+    """Members of a Redis set or sorted set as text (the client answers bytes)."""
+    return [member.decode() for member in members]

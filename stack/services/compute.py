@@ -18,22 +18,21 @@ from flask import Blueprint
 
 from firecrest_testbuild.stack import errors, schemas, slurm
 from firecrest_testbuild.stack.api import Call, Endpoint, Param, file_name, route
-from firecrest_testbuild.stack.commands import quote
+from firecrest_testbuild.stack.commands import Runner, quote
 from firecrest_testbuild.stack.errors import ApiError
 from firecrest_testbuild.stack.jobs import (
-    Outcome,
-    Runner,
     account_option,
+    fail_interrupted_tasks,
     jobs_files,
     start_task,
     submit_script,
     submitted,
 )
 from firecrest_testbuild.stack.services import Service
-from firecrest_testbuild.stack.taskstore import ERROR, SUCCESS
+from firecrest_testbuild.stack.taskstore import Outcome, TaskStatus
 
 blueprint = Blueprint("compute", __name__, url_prefix="/compute")
-SERVICE = Service(name="compute", blueprint=blueprint)
+SERVICE = Service(name="compute", blueprint=blueprint, on_start=(fail_interrupted_tasks,))
 _route = lambda endpoint: route(blueprint, endpoint, SERVICE.endpoints)  # noqa: E731
 
 JOB_ID = re.compile(r"^\d+(\+\d+|_\d+|_\[\d+-\d+\])?$")
@@ -199,9 +198,9 @@ def list_jobs(call: Call):
     def work(runner: Runner) -> Outcome:
         ok, rows, err = _squeue(runner, jobs, call.params["userJobs"])
         if not ok:
-            return ERROR, err
+            return TaskStatus.FAILED, err
         page = _page(call, rows)
-        return SUCCESS, _with_files(runner, page)
+        return TaskStatus.SUCCESS, _with_files(runner, page)
 
     return start_task(call, "compute", work)
 
@@ -221,10 +220,13 @@ def get_job(call: Call):
     def work(runner: Runner) -> Outcome:
         ok, rows, err = _squeue(runner, [jobid], own=True)
         if not ok:
-            return ERROR, err
+            return TaskStatus.FAILED, err
         if not rows:
-            return ERROR, f"Job {jobid} is not among the jobs of {runner.user} in the queue"
-        return SUCCESS, _with_files(runner, rows[:1])
+            return (
+                TaskStatus.FAILED,
+                f"Job {jobid} is not among the jobs of {runner.user} in the queue",
+            )
+        return TaskStatus.SUCCESS, _with_files(runner, rows[:1])
 
     return start_task(call, "compute", work)
 
@@ -239,8 +241,8 @@ def cancel_job(call: Call):
         ok, out, err = runner.run(f"scancel -v {quote(jobid)}")
         failed = not ok or "error" in err.lower()
         if failed:
-            return ERROR, err.split("error: ", 1)[-1] if err else "scancel failed"
-        return SUCCESS, out.strip()
+            return TaskStatus.FAILED, err.split("error: ", 1)[-1] if err else "scancel failed"
+        return TaskStatus.SUCCESS, out.strip()
 
     return start_task(call, "compute", work)
 
@@ -277,8 +279,8 @@ def accounting(call: Call):
             f" --user={quote(runner.user)}{window}{selection}"
         )
         if not ok:
-            return ERROR, err
-        return SUCCESS, _page(call, slurm.parse_sacct(out))
+            return TaskStatus.FAILED, err
+        return TaskStatus.SUCCESS, _page(call, slurm.parse_sacct(out))
 
     return start_task(call, "compute", work)
 
@@ -304,16 +306,19 @@ class Listing:
         def work(runner: Runner) -> Outcome:
             ok, out, err = runner.run(f"scontrol -a -o show {self.kind}")
             if not ok:
-                return ERROR, err
+                return TaskStatus.FAILED, err
             # With nothing to show, scontrol says "No <kind> in the system".
             found = [] if "in the system" in out else slurm.parse_records(out)
             records = [self.summary(record) for record in found]
             if wanted is None:
-                return SUCCESS, records
+                return TaskStatus.SUCCESS, records
             missing = sorted(set(wanted) - {record[self.key] for record in records})
             if missing:
-                return ERROR, f"{self.kind.capitalize()} not found: {', '.join(missing)}"
-            return SUCCESS, [record for record in records if record[self.key] in wanted]
+                return (
+                    TaskStatus.FAILED,
+                    f"{self.kind.capitalize()} not found: {', '.join(missing)}",
+                )
+            return TaskStatus.SUCCESS, [record for record in records if record[self.key] in wanted]
 
         return work
 

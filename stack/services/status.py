@@ -12,12 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.stack import API_VERSION, STACK_VERSION, errors, schemas
 from firecrest_testbuild.stack.api import Call, Endpoint, Param, route
 from firecrest_testbuild.stack.config import SERVICES, System
+from firecrest_testbuild.stack.context import stack_context
 from firecrest_testbuild.stack.errors import ApiError
 from firecrest_testbuild.stack.services import Service
 
@@ -27,10 +28,6 @@ PEER_TIMEOUT = 5.0
 blueprint = Blueprint("status", __name__, url_prefix="/status")
 SERVICE = Service(name="status", blueprint=blueprint)
 _route = lambda endpoint: route(blueprint, endpoint, SERVICE.endpoints)  # noqa: E731
-
-
-def _context():
-    return current_app.extensions["stack"]
 
 
 @_route(
@@ -90,7 +87,7 @@ def service(call: Call):
     )
 )
 def systems(call: Call):
-    configured = _context().config.systems
+    configured = stack_context().config.systems
     with ThreadPoolExecutor(max_workers=len(configured)) as pool:
         out = list(pool.map(_system_status, configured))
     return jsonify({"description": "List of systems with status and description.", "out": out})
@@ -111,7 +108,7 @@ def systems(call: Call):
     )
 )
 def system(call: Call):
-    found = _context().config.system(call.params["machinename"])
+    found = stack_context().config.system(call.params["machinename"])
     if found is None:
         raise ApiError(
             404, "System does not exists", body={"description": "System does not exists"}
@@ -132,7 +129,9 @@ def system(call: Call):
     )
 )
 def filesystems(call: Call):
-    out = {system.name: _filesystems_of(call.user, system) for system in _context().config.systems}
+    out = {
+        system.name: _filesystems_of(call.user, system) for system in stack_context().config.systems
+    }
     return jsonify({"description": "Filesystem information", "out": out})
 
 
@@ -151,7 +150,7 @@ def filesystems(call: Call):
 )
 def filesystems_of_system(call: Call):
     name = call.params["machinename"]
-    found = _context().config.system(name)
+    found = stack_context().config.system(name)
     if found is None:
         raise ApiError(400, f"Machine {name} does not exist", errors.MACHINE_DOES_NOT_EXIST)
     return jsonify(
@@ -172,7 +171,7 @@ def filesystems_of_system(call: Call):
     )
 )
 def parameters(call: Call):
-    config = _context().config
+    config = stack_context().config
     filesystems = [
         {"system": s.name, "mounted": [f.path for f in s.filesystems]} for s in config.systems
     ]
@@ -235,7 +234,7 @@ def _service_status(name: str) -> dict[str, Any]:
 
 
 def _service_health(name: str) -> tuple[bool, str]:
-    config = _context().config
+    config = stack_context().config
     if name in config.services:
         return _local_health(name)
     if name in config.peers:
@@ -244,7 +243,7 @@ def _service_health(name: str) -> tuple[bool, str]:
 
 
 def _local_health(name: str) -> tuple[bool, str]:
-    context = _context()
+    context = stack_context()
     if name == "storage":
         if context.staging is None:
             return False, "No staging area configured ('storage' in the configuration)"
@@ -302,7 +301,7 @@ def _filesystems_of(user: str, system: System) -> list[dict[str, Any]]:
     reachable: set[str] = set()
     if paths:
         try:
-            output = _context().shell.run(
+            output = stack_context().shell.run(
                 user, system, "stat -c %n -- " + " ".join(paths), time_limit=5
             )
             reachable = set(output.text.split())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from firecrest_testbuild.stack import schemas
 from firecrest_testbuild.stack.api import Call, Endpoint, Param, route
+from firecrest_testbuild.stack.context import stack_context
 from firecrest_testbuild.stack.errors import ApiError
 from firecrest_testbuild.stack.services import Service
 
@@ -33,7 +34,7 @@ _route = lambda endpoint: route(blueprint, endpoint, SERVICE.endpoints)  # noqa:
 )
 def all_tasks(call: Call):
     wanted = call.params["tasks"]
-    store = current_app.extensions["stack"].store
+    store = stack_context().store
     return jsonify({"tasks": store.of_user(call.user, wanted)})
 
 
@@ -55,7 +56,7 @@ def one_task(call: Call):
     task_id = call.params["taskid"]
     task = None
     if TASK_ID.match(task_id):
-        task = current_app.extensions["stack"].store.get(call.user, task_id)
+        task = stack_context().store.get(call.user, task_id)
     if task is None:
         # Another user's task is as unknown as a missing one.
         raise ApiError(

@@ -11,12 +11,13 @@ import re
 from typing import Any
 from urllib.parse import quote as url_quote
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from firecrest_testbuild.common.sshexec import Output
 from firecrest_testbuild.stack import errors, schemas
 from firecrest_testbuild.stack.api import Call, Endpoint, Param, file_name, route
 from firecrest_testbuild.stack.commands import failure, quote
+from firecrest_testbuild.stack.context import stack_context
 from firecrest_testbuild.stack.errors import ApiError
 from firecrest_testbuild.stack.listing import LS_FLAGS, parse_listing
 from firecrest_testbuild.stack.services import Service
@@ -57,13 +58,9 @@ def _path(name: str, location: str = "query") -> Param:
     return Param(name, location, required=True)  # type: ignore[arg-type]
 
 
-def _settings():
-    return current_app.extensions["stack"]
-
-
 def _run(call: Call, command: str, path: str, stdin: bytes = b"") -> Output:
     """Run a utilities command; a non-zero exit is the client's error for `path`."""
-    context = _settings()
+    context = stack_context()
     output = context.shell.run(
         call.user, call.machine, command, context.config.limits.utilities_timeout, stdin
     )
@@ -84,7 +81,7 @@ def _ok(description: str, output: Any = "", status: int = 200) -> tuple[Response
 
 
 def _max_bytes() -> int:
-    return _settings().config.limits.utilities_max_file_size_mb * 1024 * 1024
+    return stack_context().config.limits.utilities_max_file_size_mb * 1024 * 1024
 
 
 @_route(
@@ -263,7 +260,7 @@ def _grep_suffix(call: Call) -> str:
 
 def _piped(call: Call, command: str, target: str) -> Output:
     """A command whose output may be filtered by grep (exit 1: nothing matched)."""
-    context = _settings()
+    context = stack_context()
     output = context.shell.run(
         call.user, call.machine, command, context.config.limits.utilities_timeout
     )
@@ -396,7 +393,7 @@ def _read_small_file(call: Call, path: str) -> bytes:
     # One byte more than allowed tells "too big" without reading the whole file.
     output = _run(call, f"head -c {limit + 1} -- {quote(path)}", path)
     if len(output.stdout) > limit:
-        mb = _settings().config.limits.utilities_max_file_size_mb
+        mb = stack_context().config.limits.utilities_max_file_size_mb
         raise ApiError(
             400,
             f"{path} is larger than {mb} MB; use /storage/xfer-external/download",
@@ -421,7 +418,7 @@ def upload(call: Call):
     name = file_name(upload_file, "uploaded file")
     content = upload_file.read(_max_bytes() + 1)
     if len(content) > _max_bytes():
-        mb = _settings().config.limits.utilities_max_file_size_mb
+        mb = stack_context().config.limits.utilities_max_file_size_mb
         raise ApiError(
             400,
             f"File is larger than {mb} MB; use /storage/xfer-external/upload",
