@@ -1,13 +1,15 @@
 """The suites' FirecREST client: real tokens from the target's identity
 provider, every exchange recorded (for the conformance matrix and for
-failure reports), and one polling helper with a deadline."""
+failure reports), and the one deadline-polling helper (`poll`) that every
+wait of the suites and of the project's tests goes through."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import requests
@@ -65,8 +67,55 @@ def _response_text(response: requests.Response) -> str:
     return f"HTTP {response.status_code} {headers}\n{body}".strip()
 
 
-class TaskTimeout(AssertionError):
-    """A task did not reach the wanted status in time; says where it was."""
+T = TypeVar("T")
+
+
+class PollTimeout(AssertionError):
+    """Polling ran past its deadline; says what was awaited and the last state seen."""
+
+
+def poll(
+    fetch: Callable[[], T],
+    until: Callable[[T], object] = bool,
+    *,
+    timeout: float | None = None,
+    deadline: float | None = None,
+    what: str = "the condition",
+    interval: float = 0.1,
+    max_interval: float = 2.0,
+    transient: tuple[type[Exception], ...] = (),
+    show: Callable[[T], str] = repr,
+) -> T:
+    """Call `fetch` until `until(result)` holds (by default: the result is
+    truthy) and return that result.
+
+    The deadline is `timeout` seconds from now, or `deadline` (a
+    `time.monotonic()` instant, so that several waits can share one budget).
+    Between calls it sleeps `interval`, growing by half each round up to
+    `max_interval` (equal values: a fixed pace). An exception listed in
+    `transient` counts as "not yet". Past the deadline it raises PollTimeout
+    naming `what` and showing the last state (`show` of the last result, or
+    the last transient error).
+    """
+    if (timeout is None) == (deadline is None):
+        raise ValueError("poll needs either a timeout or a deadline")
+    end = deadline if deadline is not None else time.monotonic() + (timeout or 0)
+    delay = interval
+    while True:
+        try:
+            result = fetch()
+        except transient as error:
+            state = f"{type(error).__name__}: {error}"
+        else:
+            if until(result):
+                return result
+            state = show(result)
+        left = end - time.monotonic()
+        if left <= 0:
+            waited = f"within {timeout:g} s" if timeout is not None else "by the deadline"
+            raise PollTimeout(f"{what}: not reached {waited}; last state: {state}")
+        time.sleep(min(delay, left))
+        delay = min(delay * 1.5, max_interval)
 
 
 class Tokens:
@@ -155,21 +204,16 @@ class Client:
         self, task_id: str, until: set[str] = FINAL_STATUSES, timeout: float | None = None
     ) -> dict[str, Any]:
         """Poll a task until its status is in `until`; on timeout, report its last state."""
-        deadline = time.monotonic() + (timeout or self.target.limits.task_timeout)
-        delay = 0.1
-        while True:
-            task = self.task(task_id)
-            if task["status"] in until:
-                return task
-            if time.monotonic() > deadline:
-                raise TaskTimeout(
-                    f"task {task_id} did not reach {sorted(until)} within"
-                    f" {timeout or self.target.limits.task_timeout:g} s; last state:"
-                    f" status {task['status']} ({task.get('description')}), data"
-                    f" {str(task.get('data'))[:300]}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 2.0)
+        return poll(
+            lambda: self.task(task_id),
+            lambda task: task["status"] in until,
+            timeout=timeout or self.target.limits.task_timeout,
+            what=f"task {task_id} reaching status {sorted(until)}",
+            show=lambda task: (
+                f"status {task['status']} ({task.get('description')}),"
+                f" data {str(task.get('data'))[:300]}"
+            ),
+        )
 
     def created_task(self, response: requests.Response) -> str:
         """The task id of a 'Task created' answer (checked)."""

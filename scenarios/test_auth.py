@@ -16,6 +16,10 @@ from firecrest_testbuild.scenarios.client import Client, Tokens
 from firecrest_testbuild.scenarios.target import Identity
 
 PROBE = "/status/systems"
+# The tutorial ("Obtain credentials"): "FirecREST API will return helpful
+# messages in case the access token is invalid or has expired".
+INVALID_TOKEN = {"message": "Bad token; invalid JSON"}
+EXPIRED_TOKEN = {"exp": "token expired"}
 
 
 def refused(client: Client, token: str | None) -> requests.Response:
@@ -32,8 +36,10 @@ def test_a_missing_token_is_refused(client: Client):
 
 @pytest.mark.covers("GET /status/systems")
 def test_a_malformed_token_is_refused(client: Client):
-    assert refused(client, "not-a-jwt").status_code == 401
-    assert refused(client, "a.b.c").status_code == 401
+    for token in ("not-a-jwt", "a.b.c"):
+        answer = refused(client, token)
+        assert answer.status_code == 401
+        assert answer.json() == INVALID_TOKEN, answer.text[:200]
 
 
 @pytest.mark.covers("GET /status/systems")
@@ -73,26 +79,40 @@ def test_an_expired_token_is_refused(client: Client):
     if wait > 60:
         pytest.skip(f"auth.expiryProbe's tokens live {wait:.0f} s; the suite waits 60 s at most")
     time.sleep(max(wait, 0))
-    assert refused(client, token).status_code == 401
+    answer = refused(client, token)
+    assert answer.status_code == 401
+    assert answer.json() == EXPIRED_TOKEN, answer.text[:200]
 
 
-@pytest.mark.covers("GET /utilities/ls", "POST /utilities/mkdir")
+@pytest.mark.covers("GET /utilities/ls", "POST /utilities/mkdir", "POST /utilities/upload")
 def test_a_user_cannot_touch_another_users_files(client: Client, other: Client, other_workdir: str):
     listing = client.get("/utilities/ls", targetPath=other_workdir)
     assert listing.status_code == 400 and "X-Permission-Denied" in listing.headers
     intrusion = client.post("/utilities/mkdir", targetPath=f"{other_workdir}/intruder")
     assert intrusion.status_code == 400 and "X-Permission-Denied" in intrusion.headers
+    # POST /utilities/upload, 400 header X-Permission-Denied (API description).
+    dropped = client.post(
+        "/utilities/upload", targetPath=other_workdir, files={"file": ("intruder", b"x")}
+    )
+    assert dropped.status_code == 400 and "X-Permission-Denied" in dropped.headers
 
 
 @pytest.mark.requires("scheduler")
-@pytest.mark.covers("POST /compute/jobs/upload", "DELETE /compute/jobs/{jobid}")
+@pytest.mark.covers(
+    "POST /compute/jobs/upload", "DELETE /compute/jobs/{jobid}", "GET /compute/jobs/{jobid}"
+)
 def test_a_user_cannot_cancel_another_users_job(client: Client, other: Client):
     script = b"#!/bin/bash\n#SBATCH --time=5:00\nsleep 60\n"
     job = client.task_result(client.post("/compute/jobs/upload", files={"file": ("j.sh", script)}))
+    jobid = str(job["jobid"])
     try:
         attempt = other.wait_task(
-            other.created_task(other.request("DELETE", f"/compute/jobs/{job['jobid']}"))
+            other.created_task(other.request("DELETE", f"/compute/jobs/{jobid}"))
         )
         assert attempt["status"] == "400", attempt
+        # Refused, so the job is still there for its owner.
+        listed = list(client.task_result(client.get(f"/compute/jobs/{jobid}")).values())
+        assert [row["jobid"] for row in listed] == [jobid], listed
+        assert listed[0]["state"] in ("PENDING", "RUNNING"), listed
     finally:
-        client.request("DELETE", f"/compute/jobs/{job['jobid']}")
+        client.request("DELETE", f"/compute/jobs/{jobid}")

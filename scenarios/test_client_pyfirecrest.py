@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 
 import pytest
 
-from firecrest_testbuild.scenarios.client import Client
+from firecrest_testbuild.scenarios.client import Client, poll
 
 firecrest = pytest.importorskip("firecrest.v1", reason="pyfirecrest is not installed")
 
@@ -56,10 +55,14 @@ def test_pyfirecrest_walks_the_tutorial(client: Client, folder: str, tmp_path: P
     )
     job = fc.submit(machine, job_script=str(script))
     jobid = str(job["jobid"])
-    deadline = time.monotonic() + 90
-    while not [row for row in fc.poll(machine, [jobid]) if row["state"] == "COMPLETED"]:
-        assert time.monotonic() < deadline, fc.poll(machine, [jobid])
-        time.sleep(1)
+    poll(
+        lambda: fc.poll(machine, [jobid]),
+        lambda rows: any(row["state"] == "COMPLETED" for row in rows),
+        timeout=90,
+        what=f"job {jobid} COMPLETED in pyfirecrest's poll",
+        interval=1,
+        max_interval=1,
+    )
     result = tmp_path / "res.txt"
     fc.simple_download(machine, f"{folder}/res.txt", str(result))
     assert result.read_text().split()[0] == hashlib.sha1(small.read_bytes()).hexdigest()
@@ -68,10 +71,15 @@ def test_pyfirecrest_walks_the_tutorial(client: Client, folder: str, tmp_path: P
     bigger.write_bytes(os.urandom(2 * 1024 * 1024))
     upload = fc.external_upload(machine, str(bigger), folder)
     upload.finish_upload()
-    deadline = time.monotonic() + 90
-    while upload.in_progress:
-        assert time.monotonic() < deadline, upload.status
-        time.sleep(0.5)
+    poll(
+        lambda: upload,
+        lambda transfer: not transfer.in_progress,
+        timeout=90,
+        what="pyfirecrest's external upload finishing",
+        interval=0.5,
+        max_interval=0.5,
+        show=lambda transfer: f"status {transfer.status}",
+    )
     assert upload.status == "114"
 
     download = fc.external_download(machine, f"{folder}/bigger")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Any
 
 import pytest
 import requests
@@ -71,27 +72,58 @@ def test_external_upload_and_download_round_trip(client: Client, folder: str, tr
         headers={"X-Task-Id": download_id},
     )
     assert invalidated.status_code == 201
+    # The answer is an Invalidate-ok (API description): a `success` text.
+    assert isinstance(invalidated.json().get("success"), str), invalidated.text[:200]
     assert requests.get(url, timeout=60).status_code in (403, 404)
 
 
+def refused(response: requests.Response, *headers: str) -> None:
+    """A 400 carrying one of `headers`."""
+    assert response.status_code == 400, (response.status_code, response.text[:200])
+    assert any(header in response.headers for header in headers), (headers, dict(response.headers))
+
+
 @pytest.mark.requires("s3-transfer")
-@pytest.mark.covers("POST /storage/xfer-external/upload", "POST /storage/xfer-external/download")
+@pytest.mark.covers(
+    "POST /storage/xfer-external/upload",
+    "POST /storage/xfer-external/download",
+    "POST /storage/xfer-external/invalidate",
+)
 def test_external_transfer_errors(client: Client, other_workdir: str, folder: str):
+    """The 400 headers of POST /storage/xfer-external/download and /upload, and
+    the 400 of /invalidate (API description), answered at once."""
     missing = client.post("/storage/xfer-external/download", sourcePath=f"{folder}/missing")
-    assert missing.status_code == 400
+    refused(missing, "X-Not-Found")
     forbidden = client.post(
         "/storage/xfer-external/download", sourcePath=f"{other_workdir}/anything"
     )
-    assert forbidden.status_code == 400
+    refused(forbidden, "X-Permission-Denied")
+    a_folder = client.post("/storage/xfer-external/download", sourcePath=folder)
+    refused(a_folder, "X-A-Directory")
     not_writable = client.post(
         "/storage/xfer-external/upload", targetPath=other_workdir, sourcePath="f"
     )
-    assert not_writable.status_code == 400
+    refused(not_writable, "X-Permission-Denied")
+    nowhere = client.post(
+        "/storage/xfer-external/upload", targetPath=f"{folder}/a/b", sourcePath="f"
+    )
+    refused(nowhere, "X-Invalid-Path", "X-Not-Found")  # the description lists both
+    unknown = client.request(
+        "POST",
+        "/storage/xfer-external/invalidate",
+        machine=False,
+        headers={"X-Task-Id": "0123456789abcdef0123456789abcdef"},
+    )
+    assert unknown.status_code == 400, unknown.status_code
 
 
-def internal(client: Client, operation: str, **form: str) -> None:
+def internal(client: Client, operation: str, **form: Any) -> None:
     job = client.task_result(client.post(f"/storage/xfer-internal/{operation}", **form))
     accounted(client, str(job["jobid"]), "COMPLETED")
+
+
+def content(client: Client, path: str) -> str:
+    return client.get("/utilities/view", targetPath=path).json()["output"]
 
 
 def names(client: Client, path: str) -> set[str]:
@@ -112,6 +144,7 @@ def test_internal_transfers(client: Client, folder: str):
     client.post("/utilities/upload", targetPath=f"{folder}/src", files={"file": ("a", b"hello")})
     internal(client, "cp", sourcePath=f"{folder}/src", targetPath=f"{folder}/copy")
     assert names(client, f"{folder}/copy") == {"a"}
+    assert content(client, f"{folder}/copy/a") == "hello"
     internal(client, "rsync", sourcePath=f"{folder}/src/", targetPath=f"{folder}/synced")
     assert names(client, f"{folder}/synced") == {"a"}
     internal(client, "mv", sourcePath=f"{folder}/copy", targetPath=f"{folder}/moved")
@@ -119,6 +152,7 @@ def test_internal_transfers(client: Client, folder: str):
     internal(client, "compress", sourcePath=f"{folder}/src", targetPath=f"{folder}/src.tar.gz")
     internal(client, "extract", sourcePath=f"{folder}/src.tar.gz", targetPath=f"{folder}/moved")
     assert "src" in names(client, f"{folder}/moved")
+    assert content(client, f"{folder}/moved/src/a") == "hello"
     internal(client, "rm", targetPath=f"{folder}/synced")
     assert "synced" not in names(client, folder)
 

@@ -82,23 +82,33 @@ def test_rename(client: Client, folder: str, text_file: str):
 
 
 @pytest.mark.covers("PUT /utilities/chmod")
-def test_chmod(client: Client, text_file: str, truth: Truth):
+def test_chmod(client: Client, folder: str, text_file: str, truth: Truth):
     assert client.put("/utilities/chmod", targetPath=text_file, mode="700").status_code == 200
     entry = client.get("/utilities/ls", targetPath=text_file).json()["output"][0]
     assert entry["permissions"] == "rwx------"
     if (system := truth.system("the mode on the system")) is not None:
         assert system.run(client.user, f"stat -c %a {text_file}").text.strip() == "700"
     error(client.put("/utilities/chmod", targetPath=text_file, mode="abc"), "X-Invalid-Mode")
+    # PUT /utilities/chmod, 400 header X-Invalid-Path (API description).
+    missing = client.put("/utilities/chmod", targetPath=f"{folder}/missing", mode="700")
+    error(missing, "X-Invalid-Path")
 
 
 @pytest.mark.covers("PUT /utilities/chown")
-def test_chown(client: Client, other: Client, text_file: str):
+def test_chown(client: Client, other: Client, text_file: str, truth: Truth):
     to_other = client.put("/utilities/chown", targetPath=text_file, owner=other.user)
     error(to_other, "X-Permission-Denied")
+    if (system := truth.system("the owner unchanged on the system")) is not None:
+        assert system.run(client.user, f"stat -c %U {text_file}").text.strip() == client.user
     nobody = client.put("/utilities/chown", targetPath=text_file, owner="no-such-owner-x")
     error(nobody, "X-Invalid-Owner")
     same = client.put("/utilities/chown", targetPath=text_file, owner=client.user)
     assert same.status_code == 200
+    # PUT /utilities/chown takes an owner and a group (API description): the
+    # user's own primary group (GET /utilities/whoami?groups=true).
+    group = client.get("/utilities/whoami", groups="true").json()["output"]["group"]["name"]
+    both = client.put("/utilities/chown", targetPath=text_file, owner=client.user, group=group)
+    assert both.status_code == 200, both.text[:200]
 
 
 @pytest.mark.covers("POST /utilities/copy")
@@ -113,6 +123,9 @@ def test_copy(client: Client, folder: str, text_file: str):
     assert copied.json()["output"] == TEXT.decode()
     missing = client.post("/utilities/copy", sourcePath=f"{folder}/no", targetPath=f"{folder}/d")
     error(missing, "X-Not-Found")
+    # POST /utilities/copy, 400 header X-Invalid-Path (API description): no such target folder.
+    nowhere = client.post("/utilities/copy", sourcePath=text_file, targetPath=f"{folder}/x/y")
+    error(nowhere, "X-Invalid-Path")
 
 
 @pytest.mark.covers("GET /utilities/file")
@@ -123,26 +136,46 @@ def test_file(client: Client, folder: str, text_file: str):
 
 
 @pytest.mark.covers("GET /utilities/head", "GET /utilities/tail")
-def test_head_and_tail(client: Client, text_file: str):
-    assert (
-        client.get("/utilities/head", targetPath=text_file, lines="1").json()["output"] == "one\n"
-    )
-    assert client.get("/utilities/head", targetPath=text_file, bytes="3").json()["output"] == "one"
-    assert (
-        client.get("/utilities/tail", targetPath=text_file, lines="1").json()["output"] == "three\n"
-    )
-    assert (
-        client.get("/utilities/tail", targetPath=text_file, bytes="6").json()["output"] == "three\n"
-    )
+def test_head_and_tail(client: Client, folder: str, text_file: str):
+    def output(path: str, **params: str) -> str:
+        answer = client.get(path, targetPath=text_file, **params)
+        assert answer.status_code == 200, (params, answer.text[:200])
+        return answer.json()["output"]
+
+    assert output("/utilities/head", lines="1") == "one\n"
+    assert output("/utilities/head", bytes="3") == "one"
+    assert output("/utilities/tail", lines="1") == "three\n"
+    assert output("/utilities/tail", bytes="6") == "three\n"
+    # The parameters of GET /utilities/head and /utilities/tail (API description):
+    # skip_ending drops the last N lines, skip_beginning starts at line N, grep
+    # keeps the matching lines; bytes and lines cannot be given together.
+    assert output("/utilities/head", lines="1", skip_ending="true") == "one\ntwo\n"
+    assert output("/utilities/tail", lines="2", skip_beginning="true") == "two\nthree\n"
+    assert output("/utilities/head", grep="t") == "two\nthree\n"
+    both = client.get("/utilities/head", targetPath=text_file, lines="1", bytes="1")
+    assert both.status_code == 400, both.status_code
+    error(client.get("/utilities/tail", targetPath=f"{folder}/missing"), "X-Invalid-Path")
 
 
 @pytest.mark.covers("GET /utilities/stat")
-def test_stat(client: Client, folder: str, text_file: str):
+def test_stat(client: Client, folder: str, text_file: str, truth: Truth):
     stat = client.get("/utilities/stat", targetPath=text_file)
     assert stat.status_code == 200
     output = stat.json()["output"]
     assert output["size"] == len(TEXT) and output["mode"] & 0o170000 == 0o100000
+    if (system := truth.system("size, owner and inode as the system has them")) is not None:
+        on_system = system.run(client.user, f"stat -c '%s %u %i' {text_file}").text.split()
+        assert [output["size"], output["uid"], output["ino"]] == [int(v) for v in on_system]
     error(client.get("/utilities/stat", targetPath=f"{folder}/missing"), "X-Invalid-Path")
+    # `dereference` (API description): a link itself unless asked to follow it.
+    client.post("/utilities/symlink", targetPath=text_file, linkPath=f"{folder}/link")
+    link = client.get("/utilities/stat", targetPath=f"{folder}/link").json()["output"]
+    assert link["mode"] & 0o170000 == 0o120000, link
+    followed = client.get("/utilities/stat", targetPath=f"{folder}/link", dereference="true")
+    assert followed.json()["output"]["ino"] == output["ino"]
+    # GET /utilities/stat, 400 header X-Not-A-Directory (API description).
+    through = client.get("/utilities/stat", targetPath=f"{text_file}/inner")
+    error(through, "X-Not-A-Directory")
 
 
 @pytest.mark.covers("POST /utilities/symlink")
@@ -165,6 +198,11 @@ def test_upload_and_download(client: Client, folder: str, truth: Truth):
     fetched = client.get("/utilities/download", sourcePath=f"{folder}/bin")
     assert fetched.status_code == 200 and fetched.content == content
     error(client.get("/utilities/download", sourcePath=f"{folder}/missing"), "X-Invalid-Path")
+    # POST /utilities/upload, 400 header X-Invalid-Path (API description): no such folder.
+    nowhere = client.post(
+        "/utilities/upload", targetPath=f"{folder}/x", files={"file": ("a", b"a")}
+    )
+    error(nowhere, "X-Invalid-Path")
 
 
 @pytest.mark.covers("POST /utilities/upload")
@@ -201,10 +239,17 @@ def test_view(client: Client, folder: str, text_file: str):
 
 
 @pytest.mark.covers("GET /utilities/whoami")
-def test_whoami(client: Client):
+def test_whoami(client: Client, truth: Truth):
     assert client.get("/utilities/whoami").json()["output"] == client.user
     groups = client.get("/utilities/whoami", groups="true").json()["output"]
     assert groups["user"]["name"] == client.user and groups["groups"]
+    # Whoami-Ok-With-Groups (API description): the user's name and ID, the
+    # primary group, and every group (primary and secondary) as names and IDs.
+    assert groups["user"]["id"].isdigit() and groups["group"]["id"].isdigit(), groups
+    assert groups["group"] in groups["groups"], groups
+    if (system := truth.system("the user's and group's IDs on the system")) is not None:
+        ids = system.run(client.user, "id -u; id -g").text.split()
+        assert [groups["user"]["id"], groups["group"]["id"]] == ids
 
 
 @pytest.mark.covers("POST /utilities/compress", "POST /utilities/extract")
@@ -225,7 +270,15 @@ def test_compress_and_extract(client: Client, folder: str, text_file: str):
         == 201
     )
     listed = client.get("/utilities/ls", targetPath=f"{folder}/out", recursive="true")
-    assert any(entry["name"].endswith("f.txt") for entry in listed.json()["output"])
+    unpacked = [e["name"] for e in listed.json()["output"] if e["name"].endswith("f.txt")]
+    assert unpacked, listed.json()["output"]
+    again = client.get("/utilities/view", targetPath=f"{folder}/out/{unpacked[0]}")
+    assert again.json()["output"] == TEXT.decode()
+    # 400 header X-Not-Found for a missing sourcePath (API description, both operations).
+    gone = client.post("/utilities/compress", sourcePath=f"{folder}/no", targetPath=archive)
+    error(gone, "X-Not-Found")
+    gone = client.post("/utilities/extract", sourcePath=f"{folder}/no.tar", targetPath=folder)
+    error(gone, "X-Not-Found")
 
 
 def test_the_machine_header_is_checked(client: Client):

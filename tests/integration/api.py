@@ -1,15 +1,13 @@
 """The integration tests' FirecREST client: the conformance suites' own client
-(real tokens, one polling helper) pointed at an environment of the tests."""
+(real tokens, tasks followed with `wait_task` / `task_result`, waits through
+the suites' one polling helper) pointed at an environment of the tests."""
 
 from __future__ import annotations
-
-import time
-from typing import Any
 
 import requests
 
 from firecrest_testbuild.harness.environment import Environment
-from firecrest_testbuild.scenarios.client import FINAL_STATUSES, Client, Recorder
+from firecrest_testbuild.scenarios.client import Client, Recorder, poll
 from firecrest_testbuild.scenarios.target import Identity, load
 
 
@@ -33,25 +31,14 @@ class Api(Client):
     def machine(self) -> str:
         return self.target.system.name
 
-    def finished_task(self, response: requests.Response, timeout: float = 60) -> dict[str, Any]:
-        """The task a creation response names, once it reached a final status."""
-        return self.wait_task(self.created_task(response), FINAL_STATUSES, timeout)
-
-    def task_data(self, response: requests.Response, timeout: float = 60) -> Any:
-        """The data of a task that must finish successfully."""
-        task = self.finished_task(response, timeout)
-        assert task["status"] == "200", task
-        return task["data"]
-
     def wait_until_up(self, timeout: float = 30) -> None:
         """Block until the API answers its health check (after a restart)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if requests.get(f"{self.url}/_health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.url} not answering after {timeout}s")
-            time.sleep(0.2)
+        poll(
+            lambda: requests.get(f"{self.url}/_health", timeout=2).status_code,
+            lambda status: status == 200,
+            timeout=timeout,
+            what=f"{self.url}/_health answering 200",
+            interval=0.2,
+            max_interval=0.2,
+            transient=(requests.RequestException,),
+        )

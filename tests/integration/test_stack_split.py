@@ -43,7 +43,7 @@ def test_each_service_runs_in_its_container_behind_one_address(split: Environmen
         assert services[name]["status"] == "available"
         assert f"stack-{name}:8000" in services[name]["description"]
     assert api.get("/utilities/whoami").json()["output"] == "test1"
-    job = api.task_data(
+    job = api.task_result(
         api.post("/compute/jobs/upload", files={"file": ("j.sh", b"#!/bin/bash\ntrue\n")})
     )
     assert job["result"] == "Job submitted"
