@@ -8,6 +8,7 @@ checks the two agree. The system's host key is pinned from configuration.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -86,7 +87,7 @@ def _collect(channel: paramiko.Channel, stdin: bytes) -> Output:
     return Output(channel.recv_exit_status(), out, b"".join(errors).decode(errors="replace"))
 
 
-def _read_all(receive) -> bytes:
+def _read_all(receive: Callable[[int], bytes]) -> bytes:
     chunks = []
     while chunk := receive(65536):
         chunks.append(chunk)

@@ -32,4 +32,5 @@ def run(target: Path, report: Path, extra: list[str] | None = None, quiet: bool 
 
 
 def read_report(report: Path) -> dict[str, Any]:
-    return json.loads((report / "report.json").read_text())
+    figures: dict[str, Any] = json.loads((report / "report.json").read_text())
+    return figures

@@ -87,7 +87,8 @@ class ImageBuilder:
         """The tag of an up-to-date image for `spec`, building it if needed."""
         base = self.ensure_base(spec.debian_release)
         context = self._context_files(spec)
-        inputs = _inputs_hash(context, self.client.images.get(base).id, spec.build_args)
+        base_id: str = self.client.images.get(base).attrs["Id"]
+        inputs = _inputs_hash(context, base_id, spec.build_args)
         tag = f"{spec.repository}:{inputs[:12]}"
         if self.use_cache and self._exists(tag):
             self.progress.detail(f"{tag}: up to date")
@@ -268,7 +269,7 @@ class ImageBuilder:
                 decode=True,
             ):
                 if "error" in chunk:
-                    raise BuildError(chunk["error"], build_log=[])
+                    raise BuildError(chunk["error"], build_log=iter([]))
                 for line in chunk.get("stream", "").splitlines():
                     tail.append(line)
                     if line.startswith("Step "):
@@ -323,7 +324,8 @@ def cache_folder() -> Path:
 
 def _read_url(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=60) as response:
-        return response.read()
+        body: bytes = response.read()
+    return body
 
 
 def _first_line(error: Exception) -> str:

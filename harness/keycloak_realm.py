@@ -8,6 +8,7 @@ are left alone, except users this seeder created (members of the group
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -318,9 +319,7 @@ class RealmSeeder:
                 self.changes.append(f"removed user {member['username']}")
 
 
-def _differs(
-    current: dict[str, Any], wanted: dict[str, Any], ignore: set[str] = frozenset()
-) -> bool:
+def _differs(current: dict[str, Any], wanted: dict[str, Any], ignore: Collection[str] = ()) -> bool:
     """True when a key we set has another value (keys Keycloak adds are ignored)."""
     return any(
         current.get(key) != value

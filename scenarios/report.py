@@ -58,7 +58,7 @@ class ReportCollector:
             return
         case.duration += report.duration
         case.skipped_checks += [
-            text
+            str(text)
             for name, text in report.user_properties
             if name == "skipped-check" and text not in case.skipped_checks
         ]
