@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,7 @@ def cold_builds(environment: Environment) -> dict[str, float]:
     builder = ImageBuilder(
         environment.client, environment.config.images, Progress(quiet=True), use_cache=False
     )
-    return {
-        c.image.folder: timed(lambda c=c: builder.ensure(c.image)) for c in environment.components
-    }
+    return {c.image.folder: timed(partial(builder.ensure, c.image)) for c in environment.components}
 
 
 def median_of(samples: list[dict[str, float]]) -> dict[str, float]:
@@ -58,13 +57,12 @@ def median_of(samples: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as state_home:
         config = parse(
-            f"name: bench\nstateDir: {workdir}\n"
-            f"cluster: {{sshPort: 0, computeNodes: {compute_nodes}}}\n"
+            f"name: bench\ncluster: {{sshPort: 0, computeNodes: {compute_nodes}}}\n"
             "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nstack: {port: 0}\n"
         )
-        environment = Environment(config, Path(workdir), Progress(quiet=True))
+        environment = Environment(config, Path(state_home), Progress(quiet=True))
         environment.down()
         ups, stages, downs, memory = [], [], [], []
         stack: dict[str, Any] = {}

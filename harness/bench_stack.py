@@ -10,19 +10,23 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import requests
+from docker.models.containers import Container
 
 from firecrest_testbuild.common.buckets import bucket_of
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.harness import conformance
-from firecrest_testbuild.harness.components.cluster import ClusterComponent
-from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
-from firecrest_testbuild.harness.components.minio import MinioComponent
-from firecrest_testbuild.harness.components.stack import StackComponent
+from firecrest_testbuild.harness.contracts import (
+    ClusterEndpoints,
+    KeycloakEndpoints,
+    MinioEndpoints,
+    StackEndpoints,
+)
 from firecrest_testbuild.harness.environment import Environment
 
 CLIENTS = 20
@@ -33,10 +37,11 @@ JOB = b"#!/bin/bash\n#SBATCH --job-name=bench\n#SBATCH --ntasks=1\nsha1sum /etc/
 
 def stack_figures(environment: Environment, transfer_mb: int = 1024) -> dict[str, Any]:
     context = environment.context()
-    url = StackComponent().url(context)
-    user = context.config.users[0].name
+    url = context.endpoints(StackEndpoints).url
+    first = context.config.users[0]
+    user = first.name
     headers = {
-        "Authorization": f"Bearer {KeycloakComponent().token(context, user=user)}",
+        "Authorization": f"Bearer {context.endpoints(KeycloakEndpoints).token(user=first)}",
         "X-Machine-Name": context.config.cluster.name,
     }
     return {
@@ -135,7 +140,7 @@ def certificate_signing_ms(environment: Environment, samples: int = 50) -> float
 
 def ssh_round_trip_ms(environment: Environment, user: str, samples: int = 20) -> float:
     """Connect, authenticate with a certificate, run `true`: from the host."""
-    login = ClusterComponent().login_node(environment.context())
+    login = environment.context().endpoints(ClusterEndpoints).login_node()
     times = []
     for _ in range(samples):
         started = time.monotonic()
@@ -150,8 +155,7 @@ def transfer_figures(
     """A file of `megabytes` through xfer-external upload and download, against plain
     presigned PUT and GET of the same file, and the API container's peak memory."""
     context = environment.context()
-    minio = MinioComponent()
-    client = minio.client(context)
+    client = context.endpoints(MinioEndpoints).client()
     bucket = bucket_of(user)
     size = megabytes * 1024 * 1024
     with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as folder:
@@ -167,7 +171,7 @@ def transfer_figures(
             upload = _timed(lambda: _external_upload(url, headers, user, local))
             download = _timed(lambda: _external_download(url, headers, user))
         client.remove_object(bucket, "bench/plain")
-    login = ClusterComponent().login_node(context)
+    login = context.endpoints(ClusterEndpoints).login_node()
     login.run(user, "rm -f bench-transfer.bin")
 
     def rate(seconds: float) -> float:
@@ -189,7 +193,7 @@ def transfer_figures(
 class MemoryWatch:
     """Samples a container's resident memory twice a second while in use."""
 
-    def __init__(self, container) -> None:
+    def __init__(self, container: Container) -> None:
         self.container = container
         self.samples: list[float] = []
         self.stop = threading.Event()
@@ -220,14 +224,18 @@ class MemoryWatch:
         return container_rss_mib(self.container)
 
 
-def container_rss_mib(container) -> float:
+def container_rss_mib(container: Container) -> float:
     """Resident memory in MiB (the cgroup's usage without the page cache)."""
-    memory = container.stats(stream=False)["memory_stats"]
+    stats = container.stats(stream=False)
+    if not isinstance(stats, dict):  # streamed stats are an iterator; stream=False is one
+        raise TypeError(f"stats of {container.name} came as a stream")
+    memory = stats["memory_stats"]
     details = memory.get("stats", {})
-    return round(details.get("rss", details.get("anon", memory.get("usage", 0))) / MIB, 1)
+    resident: int = details.get("rss", details.get("anon", memory.get("usage", 0)))
+    return round(resident / MIB, 1)
 
 
-def _timed(action) -> float:
+def _timed(action: Callable[[], object]) -> float:
     started = time.monotonic()
     action()
     return time.monotonic() - started
@@ -273,10 +281,14 @@ def _external_download(url: str, headers: dict[str, str], user: str) -> None:
     _get(task["data"]["url"])
 
 
-def _task_reaching(url: str, headers: dict[str, str], task_id: str, wanted: set[str]) -> dict:
+def _task_reaching(
+    url: str, headers: dict[str, str], task_id: str, wanted: set[str]
+) -> dict[str, Any]:
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        task = requests.get(f"{url}/tasks/{task_id}", headers=headers, timeout=60).json()["task"]
+        task: dict[str, Any] = requests.get(
+            f"{url}/tasks/{task_id}", headers=headers, timeout=60
+        ).json()["task"]
         if task["status"] in wanted:
             return task
         if task["status"] in ("115", "118", "400"):

@@ -1,4 +1,10 @@
-"""The `testbuild` command: up, down, status, env, logs, ssh, token, images, compose."""
+"""The `testbuild` command: up, down, status, env, logs, ssh, token, images, compose.
+
+`up`, `images` and `compose` read the environment file. The others find a
+running environment by name (--name, else the name in the environment file,
+else 'testbuild') and read the config `up` saved in its state folder; they
+never create an environment or any of its files.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +12,33 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from firecrest_testbuild.harness import config as config_module
-from firecrest_testbuild.harness import conformance
-from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness import conformance, engine
+from firecrest_testbuild.harness.contracts import (
+    ClusterEndpoints,
+    KeycloakEndpoints,
+    StackEndpoints,
+)
+from firecrest_testbuild.harness.endpoints import EnvironmentEndpoints
+from firecrest_testbuild.harness.environment import Environment, down, not_up
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.keycloak_realm import TokenRefused
 from firecrest_testbuild.harness.progress import Progress
+from firecrest_testbuild.harness.runtime import Runtime
+
+Handler = Callable[[argparse.Namespace], int]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     arguments = parser.parse_args(argv)
+    handler: Handler = arguments.handler
     try:
-        return arguments.handler(arguments)
+        return handler(arguments)
     except TestbuildError as error:
         print(error.explain(), file=sys.stderr)
         return 1
@@ -41,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help=f"environment file (default: $TESTBUILD_CONFIG, else ./{config_module.DEFAULT_FILE}"
-        " if present, else built-in defaults)",
+        " if present, else built-in defaults); commands other than up, images and compose"
+        " take only its name",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
@@ -53,20 +71,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(handler=_up)
 
-    down = commands.add_parser(
-        "down", help="remove every container, network and volume 'up' made, and the state dir"
+    down_command = _named(
+        commands.add_parser(
+            "down", help="remove every container, network and volume 'up' made, and its state"
+        )
     )
-    down.set_defaults(handler=_down)
+    down_command.set_defaults(handler=_down)
 
-    status = commands.add_parser("status", help="the environment's containers and their state")
+    status = _named(
+        commands.add_parser("status", help="the environment's containers and their state")
+    )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
 
-    env = commands.add_parser("env", help="endpoints and credentials a client needs")
+    env = _named(commands.add_parser("env", help="endpoints and credentials a client needs"))
     env.add_argument("--json", action="store_true", help="machine-readable output")
     env.set_defaults(handler=_env)
 
-    logs = commands.add_parser("logs", help="last log lines of a component or node")
+    logs = _named(commands.add_parser("logs", help="last log lines of a component or node"))
     logs.add_argument(
         "target",
         metavar="COMPONENT",
@@ -77,23 +99,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     logs.set_defaults(handler=_logs)
 
-    ssh = commands.add_parser(
-        "ssh",
-        help="run a command on the login node as USER, through the command wrapper",
-        description="Signs a short-lived certificate whose force-command is COMMAND"
-        " and sends it the way FirecREST v1 does.",
+    ssh = _named(
+        commands.add_parser(
+            "ssh",
+            help="run a command on the login node as USER, through the command wrapper",
+            description="Signs a short-lived certificate whose force-command is COMMAND"
+            " and sends it the way FirecREST v1 does.",
+        )
     )
     ssh.add_argument("user", metavar="USER")
     ssh.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER, help="after '--'")
     ssh.set_defaults(handler=_ssh)
 
-    suites = commands.add_parser(
-        "conformance",
-        help="run the conformance suites against a FirecREST deployment",
-        description=(
-            "Run scenarios/ against a target (default: this environment, which must be up)"
-            " and write a report; or compare two reports."
-        ),
+    suites = _named(
+        commands.add_parser(
+            "conformance",
+            help="run the conformance suites against a FirecREST deployment",
+            description=(
+                "Run scenarios/ against a target (default: this environment, which must be up)"
+                " and write a report; or compare two reports."
+            ),
+        )
     )
     suites.add_argument(
         "--target", type=Path, help="target description (default: this environment's)"
@@ -121,11 +147,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     compose.set_defaults(handler=_compose)
 
-    token = commands.add_parser(
-        "token",
-        help="print an access token from the environment's Keycloak",
-        description="With USER: a password grant for that user. With --client: the client's"
-        " service-account token (client credentials). export TOKEN=$(testbuild token test1)",
+    token = _named(
+        commands.add_parser(
+            "token",
+            help="print an access token from the environment's Keycloak",
+            description="With USER: a password grant for that user. With --client: the client's"
+            " service-account token (client credentials). export TOKEN=$(testbuild token test1)",
+        )
     )
     token.add_argument("user", metavar="USER", nargs="?", help="a user from the environment file")
     token.add_argument("--client", help="client id (default: the first configured client)")
@@ -138,9 +166,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _named(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A command that finds a running environment by name."""
+    command.add_argument(
+        "--name",
+        help="the environment (default: the name in the environment file, else"
+        f" '{config_module.DEFAULT_NAME}')",
+    )
+    return command
+
+
 def _environment(arguments: argparse.Namespace, quiet: bool = False) -> Environment:
-    config, base_dir = config_module.load(config_module.default_path(arguments.config))
-    return Environment(config, base_dir, Progress(quiet=quiet))
+    """The environment of the environment file, to bring up or render."""
+    config = config_module.load(config_module.default_path(arguments.config))
+    return Environment(config, progress=Progress(quiet=quiet))
+
+
+def _name(arguments: argparse.Namespace) -> str:
+    if arguments.name:
+        return str(arguments.name)
+    return config_module.load(config_module.default_path(arguments.config)).name
+
+
+def _running(arguments: argparse.Namespace) -> Environment:
+    """The running environment the command names, as `up` saved it."""
+    return Environment.open(_name(arguments), progress=Progress(quiet=True))
 
 
 def _up(arguments: argparse.Namespace) -> int:
@@ -151,29 +201,17 @@ def _up(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(endpoints: dict[str, Any], durations: dict[str, float], total: float) -> str:
-    cluster = endpoints["cluster"]
-    ssh = cluster["ssh"]
-    users = ", ".join(f"{u['name']} ({u['password']})" for u in endpoints["users"])
-    first = endpoints["users"][0]["name"]
-    firecrest = endpoints["stack"]
+def _summary(endpoints: EnvironmentEndpoints, durations: dict[str, float], total: float) -> str:
+    first = endpoints.users[0].name
+    stack_url = endpoints.of(StackEndpoints).url
     lines = [
         "",
-        f"Environment '{endpoints['name']}' is ready ({total:.1f}s).",
-        f"  cluster '{cluster['system']}': login node ssh://{ssh['host']}:{ssh['port']}"
-        f" ({ssh['auth']} logins), compute nodes {', '.join(cluster['compute_nodes'])}",
-        f"  partitions: {', '.join(cluster['partitions'])}",
-        f"  users (password): {users}",
-        f"  SSH CA key: {ssh['user_ca_private_key']}",
-        f"  Keycloak: {endpoints['keycloak']['url']} (realm {endpoints['keycloak']['realm']},"
-        f" token URL {endpoints['keycloak']['token_url']})",
-        f"  MinIO: {endpoints['minio']['url']} (console {endpoints['minio']['console_url']})",
-        f"  FirecREST v1: {firecrest['url']} (machine {firecrest['machine']},"
-        f" API description {firecrest['openapi']})",
+        f"Environment '{endpoints.name}' is ready ({total:.1f}s).",
+        *(f"  {line}" for line in endpoints.summary()),
         "",
         f"  try:   testbuild ssh {first} -- sinfo",
         f"         export TOKEN=$(testbuild token {first})",
-        f'         curl -H "Authorization: Bearer $TOKEN" {firecrest["url"]}/status/systems',
+        f'         curl -H "Authorization: Bearer $TOKEN" {stack_url}/status/systems',
         "  more:  testbuild env (endpoints, credentials)   testbuild down (remove everything)",
         "",
         "  stage times: "
@@ -183,34 +221,28 @@ def _summary(endpoints: dict[str, Any], durations: dict[str, float], total: floa
 
 
 def _down(arguments: argparse.Namespace) -> int:
-    environment = _environment(arguments)
-    removed = environment.down()
-    print(
-        f"removed {len(removed)} resources of '{environment.config.name}'"
-        + "".join(f"\n  {r}" for r in removed)
-    )
+    name = _name(arguments)
+    removed = down(name, engine.connect())
+    print(f"removed {len(removed)} resources of '{name}'" + "".join(f"\n  {r}" for r in removed))
     return 0
 
 
 def _status(arguments: argparse.Namespace) -> int:
-    rows = _environment(arguments, quiet=True).status()
+    name = _name(arguments)
+    client = engine.connect()
+    rows = Runtime(client, name).status()
     if arguments.json:
         print(json.dumps(rows, indent=2))
-    elif not rows:
-        print("nothing is up")
-    else:
+    elif rows:
         for row in rows:
             print(f"{row['node']:<12} {row['state']:<10} {row['container']:<40} {row['image']}")
+    else:
+        print(not_up(name, client).explain(), file=sys.stderr)
     return 0 if rows and all(row["state"] == "running" for row in rows) else 3
 
 
 def _env(arguments: argparse.Namespace) -> int:
-    environment = _environment(arguments, quiet=True)
-    if not environment.status():
-        raise TestbuildError(
-            "env", f"environment '{environment.config.name}' is not up", fix="run 'testbuild up'"
-        )
-    endpoints = environment.endpoints()
+    endpoints = _running(arguments).endpoints().as_json()
     print(json.dumps(endpoints, indent=2) if arguments.json else _flatten(endpoints))
     return 0
 
@@ -225,7 +257,12 @@ def _flatten(value: Any, prefix: str = "") -> str:
 
 
 def _logs(arguments: argparse.Namespace) -> int:
-    print(_environment(arguments, quiet=True).logs(arguments.target, arguments.tail))
+    name = _name(arguments)
+    client = engine.connect()
+    runtime = Runtime(client, name)
+    if not runtime.containers():
+        raise not_up(name, client)
+    print(runtime.logs(arguments.target, arguments.tail))
     return 0
 
 
@@ -235,10 +272,9 @@ def _ssh(arguments: argparse.Namespace) -> int:
         raise TestbuildError(
             "ssh", "no command given", fix="testbuild ssh USER -- COMMAND [ARGS...]"
         )
-    environment = _environment(arguments, quiet=True)
+    environment = _running(arguments)
     environment.config.user(arguments.user)
-    cluster = environment.component("cluster")
-    login = cluster.login_node(environment.context())  # type: ignore[attr-defined]
+    login = environment.context().endpoints(ClusterEndpoints).login_node()
     result = login.run(arguments.user, " ".join(command))
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
@@ -248,13 +284,11 @@ def _ssh(arguments: argparse.Namespace) -> int:
 def _token(arguments: argparse.Namespace) -> int:
     if not arguments.user and not arguments.client:
         raise TestbuildError("token", "say whose token", fix="testbuild token USER, or --client ID")
-    environment = _environment(arguments, quiet=True)
-    if arguments.user:
-        environment.config.user(arguments.user)
-    keycloak = environment.component("keycloak")
-    context = environment.context()
+    environment = _running(arguments)
+    user = environment.config.user(arguments.user) if arguments.user else None
+    keycloak = environment.context().endpoints(KeycloakEndpoints)
     try:
-        token = keycloak.token(context, arguments.user, arguments.client)  # type: ignore[attr-defined]
+        token = keycloak.token(user, arguments.client)
     except TokenRefused as refusal:
         raise TestbuildError("keycloak", f"no token: {refusal}") from refusal
     print(token)
@@ -275,15 +309,7 @@ def _conformance(arguments: argparse.Namespace) -> int:
         first, second = (json.loads(path.read_text()) for path in arguments.compare)
         print(compare(first, second))
         return 0
-    target = arguments.target
-    if target is None:
-        target = _environment(arguments, quiet=True).target_file()
-        if not target.is_file():
-            raise TestbuildError(
-                "conformance",
-                f"{target} does not exist: this environment is not up",
-                fix="run `testbuild up` first, or give --target FILE",
-            )
+    target = arguments.target or _running(arguments).target_file()
     code = conformance.run(target, arguments.report, arguments.pytest_args)
     print(f"report: {arguments.report}/report.html, report.md, report.json, junit.xml")
     return code
@@ -292,7 +318,7 @@ def _conformance(arguments: argparse.Namespace) -> int:
 def _images(arguments: argparse.Namespace) -> int:
     environment = _environment(arguments)
     with environment.progress.stage("images"):
-        environment._build_images()
+        environment.build_images()
     return 0
 
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
+import yaml
 from pydantic import Field, field_validator
 
 from firecrest_testbuild.common import strictyaml
 from firecrest_testbuild.common.strictyaml import Strict
 from firecrest_testbuild.harness.errors import ConfigError
+from firecrest_testbuild.harness.state import STATE_HOME_VARIABLE, state_home
 
-API_VERSION = "testbuild/v1"
+API_VERSION: Final = "testbuild/v1"
 DEFAULT_FILE = "testbuild.yaml"
+DEFAULT_NAME = "testbuild"
 GUIDE = "testbuild.yaml in the repository"
 SERVICE_ACCOUNT_PREFIX = "service-account-"
 DEFAULT_CA_FOLDER = Path("/usr/local/share/ca-certificates")
@@ -123,9 +126,8 @@ class EnvironmentConfig(Strict):
 
     api_version: Literal["testbuild/v1"] = Field(default=API_VERSION, alias="apiVersion")
     kind: Literal["Environment"] = "Environment"
-    name: Name = "testbuild"
+    name: Name = DEFAULT_NAME
     bind_address: str = "127.0.0.1"
-    state_dir: Path = Path(".testbuild")
     cluster: Cluster = Cluster()
     keycloak: Keycloak = Keycloak()
     minio: Minio = Minio()
@@ -161,27 +163,60 @@ def default_path(given: Path | None) -> Path | None:
     return given
 
 
-def load(path: Path | None) -> tuple[EnvironmentConfig, Path]:
+def load(path: Path | None) -> EnvironmentConfig:
     """Read and validate an environment file; no file means all defaults."""
     if path is None:
-        return EnvironmentConfig(), Path.cwd()
+        return EnvironmentConfig()
     try:
         text = path.read_text()
     except OSError as error:
         raise ConfigError(str(path), [f"cannot read the file: {error.strerror}"]) from error
-    return parse(text, str(path)), path.resolve().parent
+    return parse(text, str(path))
 
 
 def parse(text: str, source: str = "<string>") -> EnvironmentConfig:
     try:
         document = strictyaml.read(text, source)
-        config = strictyaml.validate(EnvironmentConfig, document, _FIXES, GUIDE)
-    except strictyaml.FileProblems as problems:
-        raise ConfigError(source, problems.problems) from problems
-    problems = _duplicate_users(config, document) + _clients_without_users(config, document)
+    except strictyaml.FileProblems as unreadable:
+        raise ConfigError(source, unreadable.problems) from unreadable
+    removed = _state_dir_removed(document)
+    try:
+        config = strictyaml.validate(
+            EnvironmentConfig, _without(document, STATE_DIR), _FIXES, GUIDE
+        )
+    except strictyaml.FileProblems as invalid:
+        raise ConfigError(source, removed + invalid.problems) from invalid
+    problems = (
+        removed + _duplicate_users(config, document) + _clients_without_users(config, document)
+    )
     if problems:
         raise ConfigError(source, problems)
     return config
+
+
+def dump(config: EnvironmentConfig) -> str:
+    """The config as an environment file that `parse` reads back into an equal config."""
+    return yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False)
+
+
+# A key of older files: said to be removed (and where state went), not "unknown".
+STATE_DIR = "stateDir"
+
+
+def _state_dir_removed(document: strictyaml.Document) -> list[str]:
+    if STATE_DIR not in document.data:
+        return []
+    name = str(document.data.get("name", DEFAULT_NAME))
+    return [
+        f"{document.where((STATE_DIR,))}: {STATE_DIR} was removed: state lives in"
+        f" {state_home() / name}; set {STATE_HOME_VARIABLE} to move it"
+        f" (fix: delete the {STATE_DIR} line)"
+    ]
+
+
+def _without(document: strictyaml.Document, key: str) -> strictyaml.Document:
+    data = {name: value for name, value in document.data.items() if name != key}
+    return strictyaml.Document(document.source, data, document.lines)
 
 
 def _clients_without_users(config: EnvironmentConfig, document: strictyaml.Document) -> list[str]:

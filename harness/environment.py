@@ -1,26 +1,36 @@
-"""An environment: the components of one config, brought up and down as stages."""
+"""An environment: the components of one config, brought up and down as stages.
+
+`up` brings an environment up from a config and saves that config in the
+environment's state folder; commands that only read an environment open it
+by name from there (`Environment.open`), its state read-only, and never
+create one.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import docker
 from docker.models.containers import Container
 
 from firecrest_testbuild.harness import compose, engine, target
-from firecrest_testbuild.harness.components import Component, Context, all_components
-from firecrest_testbuild.harness.config import EnvironmentConfig
+from firecrest_testbuild.harness import config as config_module
+from firecrest_testbuild.harness.components import Component, Context, discover
+from firecrest_testbuild.harness.config import EnvironmentConfig, User
+from firecrest_testbuild.harness.endpoints import EnvironmentEndpoints, UserEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageBuilder
 from firecrest_testbuild.harness.progress import Progress
-from firecrest_testbuild.harness.readiness import wait_for
-from firecrest_testbuild.harness.runtime import NODE_LABEL, Runtime
+from firecrest_testbuild.harness.readiness import Probe, wait_for
+from firecrest_testbuild.harness.runtime import Runtime, environments_up, log_tail
 from firecrest_testbuild.harness.state import EnvironmentState
 
 LOG_TAIL = 25
+SAVED_CONFIG_HEADER = (
+    "# Saved by `testbuild up`: the validated config this environment runs with.\n"
+)
 
 
 class Environment:
@@ -29,15 +39,32 @@ class Environment:
     def __init__(
         self,
         config: EnvironmentConfig,
-        base_dir: Path,
+        state_home: Path | None = None,
         progress: Progress | None = None,
         client: docker.DockerClient | None = None,
+        read_only: bool = False,
     ) -> None:
         self.config = config
         self.progress = progress or Progress()
-        self.state = EnvironmentState((base_dir / config.state_dir / config.name).resolve())
-        self.components: list[Component] = all_components()
+        self.state = EnvironmentState.of(config.name, state_home, writable=not read_only)
+        self.components = discover()
         self._client = client
+
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        state_home: Path | None = None,
+        progress: Progress | None = None,
+        client: docker.DockerClient | None = None,
+    ) -> Environment:
+        """Environment `name` as `up` left it, for commands that only read it."""
+        client = client or engine.connect()
+        state = EnvironmentState.of(name, state_home, writable=False)
+        if not state.config_file.is_file() or not Runtime(client, name).containers():
+            raise not_up(name, client, state_home)
+        config = config_module.load(state.config_file)
+        return cls(config, state_home, progress, client, read_only=True)
 
     @property
     def client(self) -> docker.DockerClient:
@@ -49,100 +76,62 @@ class Environment:
     def runtime(self) -> Runtime:
         return Runtime(self.client, self.config.name)
 
-    def up(self, retain_on_failure: bool = False) -> dict[str, Any]:
+    def up(self, retain_on_failure: bool = False) -> EnvironmentEndpoints:
         """Build what is missing, start every component, seed, wait until ready."""
         stage = self.progress.stage
         with stage("docker engine"):
             fresh = not self.runtime.leftovers()
         try:
             with stage("images"):
-                images = self._build_images()
+                images = self.build_images()
             context = self._context(images)
             with stage("network and volumes"):
                 self._ensure_network_and_volumes()
+            self.state.write(
+                self.state.config_file, SAVED_CONFIG_HEADER + config_module.dump(self.config)
+            )
             # Phase by phase across components, so that slow starters
             # (Keycloak's JVM) start while the others are being waited for.
             with stage("containers"):
                 for component in self.components:
-                    self._start_containers(context, component)
+                    self._start_containers(context.given_to(component), component)
             for component in self.components:
-                with stage(f"{component.name}: started"):
-                    self._wait(context, component, component.started(context))
-                with stage(f"{component.name}: seeded"):
-                    component.seed(context)
-                with stage(f"{component.name}: ready"):
-                    self._wait(context, component, component.ready(context))
+                self._bring_up(context.given_to(component), component)
         except (TestbuildError, KeyboardInterrupt):
             if fresh and not retain_on_failure:
                 self.progress.detail("removing what this run created (use --retain to keep it)")
                 self.runtime.down()
             raise
-        self._write_target(context)
+        self.state.write(self.state.target_file, target.render(context))
         return self.endpoints(context)
+
+    def _bring_up(self, context: Context, component: Component) -> None:
+        stage = self.progress.stage
+        with stage(f"{component.name}: started"):
+            self._wait(context, component, component.started(context))
+        with stage(f"{component.name}: seeded"):
+            component.seed(context)
+        with stage(f"{component.name}: ready"):
+            self._wait(context, component, component.ready(context))
 
     def target_file(self) -> Path:
         """The conformance target description `up` writes (see harness/target.py)."""
-        return self.state.root / "target.yaml"
-
-    def _write_target(self, context: Context) -> None:
-        path = self.target_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(target.render(context))
+        return self.state.target_file
 
     def down(self) -> list[str]:
-        removed = self.runtime.down()
-        self.state.remove()
-        return removed
+        return down(self.config.name, self.client, self.state.home)
 
     def status(self) -> list[dict[str, str]]:
-        rows = []
-        for container in sorted(self.runtime.containers(), key=lambda c: c.name):
-            rows.append(
-                {
-                    "node": container.labels.get(NODE_LABEL, "?"),
-                    "container": container.name,
-                    "state": container.status,
-                    "image": container.image.tags[0]
-                    if container.image.tags
-                    else container.image.short_id,
-                }
-            )
-        return rows
+        return self.runtime.status()
 
-    def endpoints(self, context: Context | None = None) -> dict[str, Any]:
-        context = context or self._context(self._existing_images())
-        return {
-            "name": self.config.name,
-            "state_dir": str(self.state.root),
-            "users": [
-                {
-                    "name": user.name,
-                    "uid": user.uid,
-                    "password": user.password,
-                    "account": user.account,
-                }
-                | self._static_key(user.name)
-                for user in self.config.users
-            ],
-            **{component.name: component.endpoints(context) for component in self.components},
-        }
-
-    def logs(self, node_or_component: str, tail: int = 100) -> str:
-        containers = [
-            container
-            for container in self.runtime.containers()
-            if node_or_component
-            in (container.labels.get(NODE_LABEL), container.labels.get("org.testbuild.component"))
-        ]
-        if not containers:
-            known = sorted({c.labels.get(NODE_LABEL, "") for c in self.runtime.containers()})
-            raise TestbuildError(
-                node_or_component,
-                f"no such component or node in environment '{self.config.name}'",
-                fix=f"use one of: {', '.join(known) or '(nothing is up: run testbuild up)'}",
-            )
-        return "\n".join(f"==> {c.name} <==\n{_tail(c, tail)}" for c in containers)
+    def endpoints(self, context: Context | None = None) -> EnvironmentEndpoints:
+        context = context or self.context()
+        return EnvironmentEndpoints(
+            name=self.config.name,
+            state_dir=str(self.state.root),
+            users=tuple(self._user_endpoints(user) for user in self.config.users),
+            components={c.name: c.endpoints(context.given_to(c)) for c in self.components},
+        )
 
     def component(self, name: str) -> Component:
         return next(component for component in self.components if component.name == name)
@@ -150,12 +139,12 @@ class Environment:
     def context(self) -> Context:
         return self._context(self._existing_images())
 
-    def _static_key(self, user: str) -> dict[str, str]:
-        if self.config.cluster.ssh_auth != "static-key":
-            return {}
-        return {"ssh_private_key": str(self.state.user_key(user).private_path)}
+    def _user_endpoints(self, user: User) -> UserEndpoints:
+        static = self.config.cluster.ssh_auth == "static-key"
+        key = str(self.state.user_key(user.name).private_path) if static else None
+        return UserEndpoints(user.name, user.uid, user.password, user.account, key)
 
-    def _build_images(self) -> dict[str, str]:
+    def build_images(self) -> dict[str, str]:
         builder = ImageBuilder(self.client, self.config.images, self.progress)
         return {
             component.image.folder: builder.ensure(component.image) for component in self.components
@@ -171,8 +160,9 @@ class Environment:
             runtime=Runtime(self._client, self.config.name) if engine_cpus else self.runtime,
             images=images,
             engine_cpus=engine_cpus or int(self.client.info().get("NCPU", 1)),
+            components=tuple(self.components),
         )
-        forwards = [forward for c in self.components for forward in c.forwards(context)]
+        forwards = [forward for c in self.components for forward in c.forwards(context.given_to(c))]
         return dataclasses.replace(context, forwards=tuple(forwards))
 
     def compose_file(self, engine_cpus: int, write_files: bool = False) -> str:
@@ -200,7 +190,7 @@ class Environment:
             state = "started" if created else "already running"
             self.progress.detail(f"{component.name}/{spec.node}: {state}")
 
-    def _wait(self, context: Context, component: Component, probes: list) -> None:
+    def _wait(self, context: Context, component: Component, probes: list[Probe]) -> None:
         containers = context.runtime.containers(component.name)
         for probe in probes:
             took = wait_for(probe, lambda: self._log_tail(containers), self._exited(containers))
@@ -221,10 +211,37 @@ class Environment:
         lines = []
         for container in containers:
             lines += [
-                f"{container.name}: {line}" for line in _tail(container, LOG_TAIL).splitlines()
+                f"{container.name}: {line}" for line in log_tail(container, LOG_TAIL).splitlines()
             ]
         return lines[-LOG_TAIL * 2 :]
 
 
-def _tail(container: Container, lines: int) -> str:
-    return container.logs(tail=lines).decode(errors="replace").rstrip()
+def down(name: str, client: docker.DockerClient, state_home: Path | None = None) -> list[str]:
+    """Remove what carries the environment's label, and its state folder: whatever
+    is left of either, so that it works after a failed `up` or a lost state folder."""
+    removed = Runtime(client, name).down()
+    EnvironmentState.of(name, state_home).remove()
+    return removed
+
+
+def not_up(
+    name: str, client: docker.DockerClient, state_home: Path | None = None
+) -> TestbuildError:
+    """Why environment `name` cannot be read: it is not up, or its saved config is gone."""
+    state = EnvironmentState.of(name, state_home, writable=False)
+    if Runtime(client, name).containers() and not state.config_file.is_file():
+        return TestbuildError(
+            "testbuild",
+            f"environment '{name}' has containers but no saved config ({state.config_file})",
+            fix=f"remove them with 'testbuild down --name {name}', then run 'testbuild up'",
+        )
+    others = [other for other in environments_up(client) if other != name]
+    if others:
+        fix = f"the environments up are {', '.join(others)}: name one with --name NAME"
+    else:
+        fix = "nothing is up"
+    return TestbuildError(
+        "testbuild",
+        f"no environment '{name}' is up",
+        fix=f"{fix}; 'testbuild up' brings up the one of ./testbuild.yaml or -c FILE",
+    )

@@ -26,8 +26,7 @@ def testbuild_target() -> Iterator[Target]:
     An environment already up is reused and left up; one this fixture brought
     up is taken down at the end of the session.
     """
-    config, base = config_module.load(config_module.default_path(None))
-    environment = Environment(config, base)
+    environment = Environment(config_module.load(config_module.default_path(None)))
     was_up = bool(environment.runtime.containers())
     environment.up()
     yield load(environment.target_file())

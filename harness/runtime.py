@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
+from docker.models.networks import Network
+from docker.models.volumes import Volume
 
 from firecrest_testbuild.harness.archive import Files, pack
 from firecrest_testbuild.harness.errors import TestbuildError
@@ -80,12 +81,26 @@ class ContainerSpec:
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Executed:
+    """A finished command in a container: its exit code and its output (both streams)."""
+
+    exit_code: int | None
+    output: str
+
+
 class Runtime:
     """The engine-side resources of the environment called `name`."""
 
     def __init__(self, client: docker.DockerClient | None, name: str) -> None:
-        self.client = client
+        self._client = client  # None: names and labels only (a compose file needs no engine)
         self.name = name
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            raise RuntimeError(f"the runtime of '{self.name}' was made without an engine")
+        return self._client
 
     @property
     def network_name(self) -> str:
@@ -100,7 +115,7 @@ class Runtime:
     def labels(self, **extra: str) -> dict[str, str]:
         return {ENVIRONMENT_LABEL: self.name, **extra}
 
-    def _filter(self, **extra: str) -> dict[str, list[str]]:
+    def _filter(self, **extra: str) -> dict[str, str | list[str] | bool]:
         return {"label": [f"{key}={value}" for key, value in self.labels(**extra).items()]}
 
     def ensure_network(self) -> None:
@@ -126,9 +141,17 @@ class Runtime:
             )
         return found[0]
 
+    def execute(self, node: str, command: list[str]) -> Executed:
+        """Run `command` in the node's container and wait for it to finish."""
+        result = self.container(node).exec_run(command)
+        # Not streamed, so the output is one bytes value.
+        output = result.output if isinstance(result.output, bytes) else b"".join(result.output)
+        return Executed(result.exit_code, output.decode(errors="replace"))
+
     def ensure_container(self, spec: ContainerSpec) -> tuple[Container, bool]:
         """A running container for `spec`; True when it was (re)created."""
-        fingerprint = spec.fingerprint(self.client.images.get(spec.image).id)
+        image_id: str = self.client.images.get(spec.image).attrs["Id"]
+        fingerprint = spec.fingerprint(image_id)
         existing = self.client.containers.list(
             all=True, filters=self._filter(**{NODE_LABEL: spec.node})
         )
@@ -137,6 +160,35 @@ class Runtime:
                 return container, False
             container.remove(force=True, v=False)
         return self._create(spec, fingerprint), True
+
+    def status(self) -> list[dict[str, str]]:
+        """One row per container: its node, name, state and image."""
+        return [
+            {
+                "node": container.labels.get(NODE_LABEL, "?"),
+                "container": container.name or "?",
+                "state": container.status,
+                "image": _image_name(container),
+            }
+            for container in sorted(self.containers(), key=lambda c: c.name or "")
+        ]
+
+    def logs(self, node_or_component: str, tail: int) -> str:
+        """The last `tail` log lines of each container of a node or a component."""
+        containers = [
+            container
+            for container in self.containers()
+            if node_or_component
+            in (container.labels.get(NODE_LABEL), container.labels.get(COMPONENT_LABEL))
+        ]
+        if not containers:
+            known = sorted({c.labels.get(NODE_LABEL, "") for c in self.containers()})
+            raise TestbuildError(
+                node_or_component,
+                f"no such component or node in environment '{self.name}'",
+                fix=f"use one of: {', '.join(known) or '(nothing is up: run testbuild up)'}",
+            )
+        return "\n".join(f"==> {c.name} <==\n{log_tail(c, tail)}" for c in containers)
 
     def remove_containers_except(self, component: str, keep: set[str]) -> None:
         for container in self.containers(component):
@@ -155,8 +207,9 @@ class Runtime:
                 f"{port.container_port}/tcp": (port.host_ip, port.host_port) for port in spec.ports
             },
         )
+        # types-docker says one EndpointConfig; docker-py takes {network name: config}.
         networking = api.create_networking_config(
-            {self.network_name: api.create_endpoint_config(aliases=[spec.hostname])}
+            {self.network_name: api.create_endpoint_config(aliases=[spec.hostname])}  # type: ignore[arg-type]
         )
         created = api.create_container(
             spec.image,
@@ -181,40 +234,55 @@ class Runtime:
             raise _start_error(spec, error) from error
         return container
 
-    def published_port(self, node: str, container_port: int) -> int:
-        container = self.container(node)
-        container.reload()
-        bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{container_port}/tcp") or []
-        if not bindings:
-            raise TestbuildError(node, f"port {container_port} is not published")
-        return int(bindings[0]["HostPort"])
-
     def down(self) -> list[str]:
         """Remove every container, network and volume of the environment."""
-        removed = []
-        for kind, resource in self._resources():
-            resource.remove(**_REMOVE_OPTIONS[kind])
-            removed.append(f"{kind} {resource.name}")
-        return removed
+        containers, networks, volumes = self._labelled()
+        for container in containers:
+            container.remove(force=True, v=True)
+        for network in networks:
+            network.remove()
+        for volume in volumes:
+            volume.remove(force=True)
+        return _described(containers, networks, volumes)
 
     def leftovers(self) -> list[str]:
         """What still carries the environment's label (empty after `down`)."""
-        return [f"{kind} {resource.name}" for kind, resource in self._resources()]
+        return _described(*self._labelled())
 
-    def _resources(self) -> list[tuple[str, Any]]:
+    def _labelled(self) -> tuple[list[Container], list[Network], list[Volume]]:
         labelled = self._filter()
         return (
-            [("container", c) for c in self.containers()]
-            + [("network", n) for n in self.client.networks.list(filters=labelled)]
-            + [("volume", v) for v in self.client.volumes.list(filters=labelled)]
+            self.containers(),
+            self.client.networks.list(filters=labelled),
+            self.client.volumes.list(filters=labelled),
         )
 
 
-_REMOVE_OPTIONS: dict[str, dict[str, bool]] = {
-    "container": {"force": True, "v": True},
-    "network": {},
-    "volume": {"force": True},
-}
+def _described(
+    containers: list[Container], networks: list[Network], volumes: list[Volume]
+) -> list[str]:
+    return (
+        [f"container {container.name}" for container in containers]
+        + [f"network {network.name}" for network in networks]
+        + [f"volume {volume.name}" for volume in volumes]
+    )
+
+
+def environments_up(client: docker.DockerClient) -> list[str]:
+    """The names of the environments that have containers, from their labels."""
+    containers = client.containers.list(all=True, filters={"label": ENVIRONMENT_LABEL})
+    return sorted({container.labels[ENVIRONMENT_LABEL] for container in containers})
+
+
+def log_tail(container: Container, lines: int) -> str:
+    return container.logs(tail=lines).decode(errors="replace").rstrip()
+
+
+def _image_name(container: Container) -> str:
+    image = container.image
+    if image is None:
+        return "?"
+    return image.tags[0] if image.tags else image.short_id
 
 
 def _start_error(spec: ContainerSpec, error: APIError) -> TestbuildError:

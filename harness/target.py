@@ -1,7 +1,7 @@
 """The conformance target description of a running environment.
 
-`up` writes it to .testbuild/<name>/target.yaml (mode 0600: it holds the
-environment's test secrets), so that `testbuild conformance` and
+`up` writes it to target.yaml in the environment's state folder (mode 0600:
+it holds the environment's test secrets), so that `testbuild conformance` and
 `pytest scenarios/ --target` judge the local stack like any other.
 """
 
@@ -12,31 +12,33 @@ from typing import Any
 import yaml
 
 from firecrest_testbuild.harness.components import Context
-from firecrest_testbuild.harness.components.cluster import ClusterComponent
-from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
-from firecrest_testbuild.harness.components.minio import MinioComponent
-from firecrest_testbuild.harness.components.stack import StackComponent
+from firecrest_testbuild.harness.contracts import (
+    ClusterEndpoints,
+    KeycloakEndpoints,
+    MinioEndpoints,
+    StackEndpoints,
+)
 
 
 def describe(context: Context) -> dict[str, Any]:
     config = context.config
-    keycloak = KeycloakComponent().endpoints(context)
-    client = keycloak["clients"][0]
+    keycloak = context.endpoints(KeycloakEndpoints)
+    client = keycloak.clients[0]
     people = config.people[:2]
-    login = ClusterComponent().login_node(context)
-    minio = MinioComponent().endpoints(context)
+    ssh = context.endpoints(ClusterEndpoints).ssh
+    minio = context.endpoints(MinioEndpoints)
     return {
         "apiVersion": "testbuild/v1",
         "kind": "Target",
         "name": f"testbuild-{config.name}",
-        "api": {"url": StackComponent().url(context), "version": "1.16.1"},
+        "api": {"url": context.endpoints(StackEndpoints).url, "version": "1.16.1"},
         "auth": {
-            "tokenUrl": keycloak["token_url"],
-            "clientId": client["client_id"],
-            "clientSecret": client["secret"],
+            "tokenUrl": keycloak.token_url,
+            "clientId": client.client_id,
+            "clientSecret": client.secret,
             "expiryProbe": {
-                "clientId": keycloak["expiry_probe"]["client_id"],
-                "clientSecret": keycloak["expiry_probe"]["secret"],
+                "clientId": keycloak.expiry_probe.client_id,
+                "clientSecret": keycloak.expiry_probe.secret,
             },
         },
         "identities": [{"name": user.name, "password": user.password} for user in people],
@@ -59,15 +61,15 @@ def describe(context: Context) -> dict[str, Any]:
         },
         "groundTruth": {
             "ssh": {
-                "host": login.host,
-                "port": login.port,
-                "hostKey": login.host_key_line,
-                "caPrivateKey": str(context.state.user_ca.private_path),
+                "host": ssh.host,
+                "port": ssh.port,
+                "hostKey": ssh.host_key,
+                "caPrivateKey": ssh.user_ca_private_key,
             },
             "s3": {
-                "url": minio["url"],
-                "accessKey": minio["access_key"],
-                "secretKey": minio["secret_key"],
+                "url": minio.url,
+                "accessKey": minio.access_key,
+                "secretKey": minio.secret_key,
             },
         },
     }

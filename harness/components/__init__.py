@@ -1,42 +1,50 @@
 """Components of an environment: one module each, all of the same shape.
 
-A component names its image, the containers it runs, the probes that say it
-has started and is ready, how it is seeded from the users file, and the
-endpoints a client needs. The environment drives them in that order.
+A component names its image, the components it requires, the containers it
+runs, the probes that say it has started and is ready, how it is seeded from
+the users file, and its typed endpoints. Every module of this package is a
+component: it defines `COMPONENT`, named like the module. The environment
+starts them in the order their requirements give (see `start_order`), and a
+component reads what it needs of another through its context, never by
+importing the other's module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import pkgutil
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 from firecrest_testbuild.harness.config import EnvironmentConfig
+from firecrest_testbuild.harness.endpoints import E, Endpoints
+from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageSpec
 from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, Runtime
 from firecrest_testbuild.harness.state import EnvironmentState
 
 
-@dataclass(frozen=True)
-class Context:
-    """What every component step may use."""
-
-    config: EnvironmentConfig
-    state: EnvironmentState
-    runtime: Runtime
-    images: dict[str, str]  # image folder -> built tag
-    engine_cpus: int
-    forwards: tuple[Forward, ...] = ()  # every component's host URLs, for inside containers
-
-    def port(self, key: str, configured: int) -> int:
-        """The host port for a config key (0: a free one, picked once)."""
-        return self.state.port(key, configured, self.config.bind_address)
-
-
+@runtime_checkable
 class Component(Protocol):
-    name: str
-    image: ImageSpec
-    volumes: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """Names of the components whose endpoints it reads and which start before it."""
+        ...
+
+    @property
+    def image(self) -> ImageSpec: ...
+
+    @property
+    def volumes(self) -> tuple[str, ...]: ...
+
+    @property
+    def endpoints_type(self) -> type[Endpoints]: ...
 
     def forwards(self, context: Context) -> list[Forward]: ...
 
@@ -48,22 +56,105 @@ class Component(Protocol):
 
     def ready(self, context: Context) -> list[Probe]: ...
 
-    def endpoints(self, context: Context) -> dict[str, Any]: ...
+    def endpoints(self, context: Context) -> Endpoints: ...
 
 
-def all_components() -> list[Component]:
-    from firecrest_testbuild.harness.components.cluster import ClusterComponent
-    from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
-    from firecrest_testbuild.harness.components.minio import MinioComponent
-    from firecrest_testbuild.harness.components.redis import RedisComponent
-    from firecrest_testbuild.harness.components.stack import StackComponent
+@dataclass(frozen=True)
+class Context:
+    """What every component step may use."""
 
-    # Order matters for readiness: the stack is ready only once the cluster,
-    # Keycloak and Redis are.
-    return [
-        ClusterComponent(),
-        KeycloakComponent(),
-        MinioComponent(),
-        RedisComponent(),
-        StackComponent(),
+    config: EnvironmentConfig
+    state: EnvironmentState
+    runtime: Runtime
+    images: dict[str, str]  # image folder -> built tag
+    engine_cpus: int
+    components: tuple[Component, ...] = ()
+    forwards: tuple[Forward, ...] = ()  # every component's host URLs, for inside containers
+    # The component this context was given to: it may read only what it requires.
+    reader: Component | None = None
+
+    def port(self, key: str, configured: int) -> int:
+        """The host port for a config key (0: a free one, picked once)."""
+        return self.state.port(key, configured, self.config.bind_address)
+
+    def given_to(self, component: Component) -> Context:
+        return dataclasses.replace(self, reader=component)
+
+    def endpoints(self, kind: type[E]) -> E:
+        """The endpoints of the component that publishes `kind`."""
+        provider = self._provider(kind)
+        if self.reader is not None and provider.name not in self.reader.requires:
+            raise TestbuildError(
+                self.reader.name,
+                f"reads the endpoints of '{provider.name}' without requiring it",
+                fix=f"add '{provider.name}' to the requires of {type(self.reader).__name__}",
+            )
+        endpoints = provider.endpoints(self.given_to(provider))
+        if not isinstance(endpoints, kind):
+            raise TypeError(f"{provider.name} returned {type(endpoints).__name__}, not {kind}")
+        return endpoints
+
+    def _provider(self, kind: type[Endpoints]) -> Component:
+        for component in self.components:
+            if component.endpoints_type is kind:
+                return component
+        raise LookupError(f"no component publishes {kind.__name__}")
+
+
+def discover() -> list[Component]:
+    """Every component of this package, in start order."""
+    found = []
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        component = getattr(module, "COMPONENT", None)
+        if not isinstance(component, Component) or component.name != module_info.name:
+            raise TestbuildError(
+                "components",
+                f"{module.__file__} defines no component named '{module_info.name}'",
+                fix=f"define COMPONENT = <its class>() there, with name = '{module_info.name}'",
+            )
+        found.append(component)
+    return start_order(found)
+
+
+def start_order(components: Iterable[Component]) -> list[Component]:
+    """Each component after those it requires; of those free to start, by name."""
+    by_name = {component.name: component for component in components}
+    _check_requirements_exist(by_name)
+    ordered: list[Component] = []
+    waiting = sorted(by_name)
+    while waiting:
+        placed = {component.name for component in ordered}
+        free = [name for name in waiting if set(by_name[name].requires) <= placed]
+        if not free:
+            raise TestbuildError(
+                "components",
+                f"the requirements form a cycle: {' -> '.join(_cycle(by_name, waiting))}",
+                fix="a component may not require, even indirectly, one that requires it",
+            )
+        ordered.append(by_name[free[0]])
+        waiting.remove(free[0])
+    return ordered
+
+
+def _check_requirements_exist(by_name: dict[str, Component]) -> None:
+    unknown = [
+        f"'{component.name}' requires '{required}'"
+        for component in by_name.values()
+        for required in component.requires
+        if required not in by_name
     ]
+    if unknown:
+        raise TestbuildError(
+            "components",
+            f"unknown requirement: {', '.join(unknown)}",
+            fix=f"require only components that exist: {', '.join(sorted(by_name))}",
+        )
+
+
+def _cycle(by_name: dict[str, Component], waiting: list[str]) -> list[str]:
+    """Names along one cycle among the components that cannot start."""
+    path = [waiting[0]]
+    while path.count(path[-1]) < 2:
+        path.append(next(r for r in sorted(by_name[path[-1]].requires) if r in waiting))
+    return path[path.index(path[-1]) :]

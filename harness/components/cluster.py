@@ -10,23 +10,23 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from string import Template
-from typing import Any
 
 import paramiko
 
 from firecrest_testbuild.harness.archive import pack
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.contracts import ClusterEndpoints, SshEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageSpec
 from firecrest_testbuild.harness.paths import CLUSTER
 from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
-from firecrest_testbuild.harness.ssh import LoginNode
 
 NAME = "cluster"
 CONTROLLER = "controller"
 SSH_PORT = 22
 SHARED_VOLUMES = {"home": "/home", "scratch": "/scratch"}
+PARTITIONS = ("part01", "part02", "xfer")  # as cluster/slurm.conf.template defines them
 
 
 def _template(name: str, **values: object) -> bytes:
@@ -35,8 +35,10 @@ def _template(name: str, **values: object) -> bytes:
 
 class ClusterComponent:
     name = NAME
+    requires: tuple[str, ...] = ()
     image = ImageSpec("cluster", debian_release="bookworm")
     volumes = tuple(SHARED_VOLUMES)
+    endpoints_type = ClusterEndpoints
 
     def forwards(self, context: Context) -> list[Forward]:
         return []  # SSH is reached from the host only
@@ -61,7 +63,7 @@ class ClusterComponent:
                 PortBinding(
                     SSH_PORT,
                     context.config.bind_address,
-                    context.port("cluster.sshPort", cluster.ssh_port),
+                    self._ssh_port(context),
                     "cluster.sshPort",
                 ),
             ),
@@ -137,15 +139,16 @@ class ClusterComponent:
             list(pool.map(lambda node: self._seed_node(context, node, table), nodes))
 
     def _seed_node(self, context: Context, node: str, table: bytes) -> None:
-        container = context.runtime.container(node)
-        container.put_archive("/etc/testbuild", pack({"users.tsv": (table, 0o600)}))
+        context.runtime.container(node).put_archive(
+            "/etc/testbuild", pack({"users.tsv": (table, 0o600)})
+        )
         command = ["testbuild-seed-users"] + (["--accounting"] if node == CONTROLLER else [])
-        result = container.exec_run(command)
+        result = context.runtime.execute(node, command)
         if result.exit_code != 0:
             raise TestbuildError(
                 NAME,
                 f"seeding users on {node} failed (exit {result.exit_code})",
-                details=result.output.decode(errors="replace").splitlines()[-15:],
+                details=result.output.splitlines()[-15:],
                 fix="check the users in the environment file",
             )
 
@@ -170,33 +173,31 @@ class ClusterComponent:
             ),
         ]
 
-    def endpoints(self, context: Context) -> dict[str, Any]:
-        login = self.login_node(context)
-        return {
-            "system": context.config.cluster.name,
-            "ssh": {
-                "host": login.host,
-                "port": login.port,
-                "auth": context.config.cluster.ssh_auth,
-                "user_ca_private_key": str(context.state.user_ca.private_path),
-                "user_ca_public_key": str(context.state.user_ca.public_path),
-                "host_key": login.host_key_line,
-            },
-            "compute_nodes": context.config.cluster.compute_node_names,
-            "partitions": ["part01", "part02", "xfer"],
-        }
-
-    def login_node(self, context: Context) -> LoginNode:
-        return LoginNode(
-            host=context.config.bind_address,
-            port=context.runtime.published_port(CONTROLLER, SSH_PORT),
-            host_key_line=context.state.host_key.public_line(),
-            ca=context.state.user_ca,
+    def endpoints(self, context: Context) -> ClusterEndpoints:
+        cluster = context.config.cluster
+        user_ca = context.state.user_ca
+        return ClusterEndpoints(
+            system=cluster.name,
+            ssh=SshEndpoints(
+                host=context.config.bind_address,
+                port=self._ssh_port(context),
+                auth=cluster.ssh_auth,
+                user_ca_private_key=str(user_ca.private_path),
+                user_ca_public_key=str(user_ca.public_path),
+                host_key=context.state.host_key.public_line(),
+            ),
+            compute_nodes=tuple(cluster.compute_node_names),
+            partitions=PARTITIONS,
+            network_ssh_host=cluster.name,
+            network_ssh_port=SSH_PORT,
         )
 
+    def _ssh_port(self, context: Context) -> int:
+        return context.port("cluster.sshPort", context.config.cluster.ssh_port)
+
     def _expect(self, context: Context, command: list[str], expected: str) -> str | None:
-        result = context.runtime.container(CONTROLLER).exec_run(command)
-        output = result.output.decode(errors="replace").strip()
+        result = context.runtime.execute(CONTROLLER, command)
+        output = result.output.strip()
         return (
             None
             if result.exit_code == 0 and expected in output
@@ -204,12 +205,11 @@ class ClusterComponent:
         )
 
     def _nodes_idle(self, context: Context) -> str | None:
-        result = context.runtime.container(CONTROLLER).exec_run(
-            ["sinfo", "--noheader", "--Node", "--format=%N %t"]
+        result = context.runtime.execute(
+            CONTROLLER, ["sinfo", "--noheader", "--Node", "--format=%N %t"]
         )
-        states = dict(
-            line.split() for line in result.output.decode().splitlines() if len(line.split()) == 2
-        )
+        rows = [line.split() for line in result.output.splitlines()]
+        states = {row[0]: row[1] for row in rows if len(row) == 2}
         wanted = context.config.cluster.compute_node_names
         waiting = [
             f"{node}={states.get(node, 'missing')}" for node in wanted if states.get(node) != "idle"
@@ -217,9 +217,12 @@ class ClusterComponent:
         return ", ".join(waiting) if waiting else None
 
     def _login_works(self, context: Context, user: str) -> str | None:
-        result = self.login_node(context).run(user, "id -un")
+        result = self.endpoints(context).login_node().run(user, "id -un")
         return (
             None
             if result.exit_status == 0 and result.stdout.strip() == user
             else result.stderr[-200:]
         )
+
+
+COMPONENT = ClusterComponent()

@@ -10,18 +10,17 @@ The realm is seeded from the users file through the admin REST API.
 
 from __future__ import annotations
 
-from typing import Any
-
 import requests
 
 from firecrest_testbuild.harness.components import Context
-from firecrest_testbuild.harness.images import Download, ImageSpec
-from firecrest_testbuild.harness.keycloak_realm import (
-    EXPIRY_PROBE,
-    RealmSeeder,
-    TokenRefused,
-    token_request,
+from firecrest_testbuild.harness.contracts import (
+    AdminCredentials,
+    ClientSecret,
+    KeycloakClient,
+    KeycloakEndpoints,
 )
+from firecrest_testbuild.harness.images import Download, ImageSpec
+from firecrest_testbuild.harness.keycloak_realm import EXPIRY_PROBE, RealmSeeder, TokenRefused
 from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
 
@@ -38,22 +37,20 @@ ADMIN_USER = "testbuild-admin"
 
 class KeycloakComponent:
     name = NAME
+    requires: tuple[str, ...] = ()
     image = ImageSpec(
         "keycloak",
         debian_release="trixie",
         downloads=(Download(DISTRIBUTION, "downloads/keycloak.zip", DISTRIBUTION + ".sha1"),),
     )
     volumes = ("keycloak-data",)
+    endpoints_type = KeycloakEndpoints
 
     def port(self, context: Context) -> int:
         return context.port("keycloak.port", context.config.keycloak.port)
 
     def base_url(self, context: Context) -> str:
         return f"http://{context.config.bind_address}:{self.port(context)}/auth"
-
-    def internal_base_url(self) -> str:
-        """The direct route inside the environment's network (same issuer in tokens)."""
-        return f"http://{NODE}:{HTTP_PORT}/auth"
 
     def forwards(self, context: Context) -> list[Forward]:
         return [Forward(context.config.bind_address, self.port(context), NODE, HTTP_PORT)]
@@ -116,52 +113,37 @@ class KeycloakComponent:
             ),
         ]
 
-    def endpoints(self, context: Context) -> dict[str, Any]:
+    def endpoints(self, context: Context) -> KeycloakEndpoints:
         realm = context.config.keycloak.realm
         issuer = f"{self.base_url(context)}/realms/{realm}"
-        return {
-            "url": self.base_url(context),
-            "realm": realm,
-            "issuer": issuer,
-            "token_url": f"{issuer}/protocol/openid-connect/token",
-            "jwks_url": f"{issuer}/protocol/openid-connect/certs",
-            "admin": {"user": ADMIN_USER, "password": admin_password(context)},
-            "clients": [
-                {
-                    "client_id": client.client_id,
-                    "secret": client_secret(context, client.client_id),
-                    "service_account": client.service_account,
-                }
+        # The direct route inside the environment's network (same issuer in tokens).
+        network_realm = f"http://{NODE}:{HTTP_PORT}/auth/realms/{realm}"
+        return KeycloakEndpoints(
+            url=self.base_url(context),
+            realm=realm,
+            issuer=issuer,
+            token_url=f"{issuer}/protocol/openid-connect/token",
+            jwks_url=f"{issuer}/protocol/openid-connect/certs",
+            admin=AdminCredentials(ADMIN_USER, admin_password(context)),
+            clients=tuple(
+                KeycloakClient(
+                    client.client_id,
+                    client_secret(context, client.client_id),
+                    client.service_account,
+                )
                 for client in context.config.keycloak.clients
-            ],
-            # Tokens that expire after a few seconds, for expiry checks.
-            "expiry_probe": {
-                "client_id": EXPIRY_PROBE,
-                "secret": client_secret(context, EXPIRY_PROBE),
-            },
-        }
-
-    def token(self, context: Context, user: str | None = None, client: str | None = None) -> str:
-        """An access token: a user's (password grant) or a client's (client credentials)."""
-        endpoints = self.endpoints(context)
-        clients = {entry["client_id"]: entry["secret"] for entry in endpoints["clients"]}
-        client_id = client or next(iter(clients))
-        if user is None:
-            form = {"grant_type": "client_credentials"}
-        else:
-            form = {
-                "grant_type": "password",
-                "username": user,
-                "password": context.config.user(user).password,
-            }
-        return token_request(endpoints["token_url"], client_id, clients[client_id], form)
+            ),
+            expiry_probe=ClientSecret(EXPIRY_PROBE, client_secret(context, EXPIRY_PROBE)),
+            network_jwks_url=f"{network_realm}/protocol/openid-connect/certs",
+        )
 
     def _grants_work(self, context: Context) -> str | None:
+        endpoints = self.endpoints(context)
         people = context.config.people
         if people:
-            self.token(context, user=people[0].name)
-        for client in context.config.keycloak.clients:
-            self.token(context, client=client.client_id)
+            endpoints.token(user=people[0])
+        for client in endpoints.clients:
+            endpoints.token(client=client.client_id)
         return None
 
 
@@ -179,3 +161,6 @@ def client_secret(context: Context, client_id: str) -> str:
 def _answers(url: str) -> str | None:
     response = requests.get(url, timeout=5)
     return None if response.status_code == 200 else f"HTTP {response.status_code} from {url}"
+
+
+COMPONENT = KeycloakComponent()

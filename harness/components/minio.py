@@ -9,14 +9,13 @@ expiring after minio.objectExpiryDays.
 
 from __future__ import annotations
 
-from typing import Any
-
 import urllib3
 from minio import Minio
 from minio.error import S3Error
 
 from firecrest_testbuild.common.buckets import bucket_of, ensure_bucket
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.contracts import MinioEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageSpec
 from firecrest_testbuild.harness.readiness import Probe
@@ -28,7 +27,7 @@ API_PORT = 9000
 CONSOLE_PORT = 9001
 VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 ACCESS_KEY_LENGTH = 20
-HTTP_TIMEOUT = urllib3.Timeout(connect=5, read=60)
+REGION = "us-east-1"
 SERVER_COMMAND = [
     "server",
     "/data",
@@ -41,8 +40,10 @@ SERVER_COMMAND = [
 
 class MinioComponent:
     name = NAME
+    requires: tuple[str, ...] = ()
     image = ImageSpec("minio", debian_release="trixie", build_args=(("MINIO_VERSION", VERSION),))
     volumes = ("minio-data",)
+    endpoints_type = MinioEndpoints
 
     def forwards(self, context: Context) -> list[Forward]:
         return [Forward(context.config.bind_address, self.port(context), NODE, API_PORT)]
@@ -88,32 +89,25 @@ class MinioComponent:
     def ready(self, context: Context) -> list[Probe]:
         return [Probe(NAME, "every user's bucket exists", lambda: self._buckets_exist(context))]
 
-    def endpoints(self, context: Context) -> dict[str, Any]:
+    def endpoints(self, context: Context) -> MinioEndpoints:
         access_key, secret_key = credentials(context)
         address = context.config.bind_address
-        return {
-            "url": f"http://{address}:{self.port(context)}",
-            "console_url": f"http://{address}:{self.console_port(context)}",
-            "access_key": access_key,
-            "secret_key": secret_key,
-            "region": "us-east-1",
-            "buckets": self.buckets(context),
-            "object_expiry_days": context.config.minio.object_expiry_days,
-        }
-
-    def client(self, context: Context) -> Minio:
-        access_key, secret_key = credentials(context)
-        return Minio(
-            f"{context.config.bind_address}:{self.port(context)}",
+        return MinioEndpoints(
+            url=f"http://{address}:{self.port(context)}",
+            console_url=f"http://{address}:{self.console_port(context)}",
             access_key=access_key,
             secret_key=secret_key,
-            secure=False,
-            region="us-east-1",
-            http_client=urllib3.PoolManager(timeout=HTTP_TIMEOUT, retries=False),
+            region=REGION,
+            buckets=self.buckets(context),
+            object_expiry_days=context.config.minio.object_expiry_days,
+            network_url=f"http://{NODE}:{API_PORT}",
         )
 
-    def buckets(self, context: Context) -> list[str]:
-        return [bucket_of(user.name) for user in context.config.users]
+    def client(self, context: Context) -> Minio:
+        return self.endpoints(context).client()
+
+    def buckets(self, context: Context) -> tuple[str, ...]:
+        return tuple(bucket_of(user.name) for user in context.config.users)
 
     def _healthy(self, context: Context) -> str | None:
         url = f"http://{context.config.bind_address}:{self.port(context)}/minio/health/ready"
@@ -132,3 +126,6 @@ def credentials(context: Context) -> tuple[str, str]:
         "tb" + context.state.password("minio-access-key")[: ACCESS_KEY_LENGTH - 2],
         context.state.password("minio-secret-key"),
     )
+
+
+COMPONENT = MinioComponent()

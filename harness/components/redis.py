@@ -7,9 +7,8 @@ and of Redis itself.
 
 from __future__ import annotations
 
-from typing import Any
-
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.contracts import RedisEndpoints
 from firecrest_testbuild.harness.images import ImageSpec
 from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward
@@ -17,13 +16,14 @@ from firecrest_testbuild.harness.runtime import ContainerSpec, Forward
 NAME = "redis"
 NODE = "redis"
 PORT = 6379
-URL = f"redis://{NODE}:{PORT}/0"
 
 
 class RedisComponent:
     name = NAME
+    requires: tuple[str, ...] = ()
     image = ImageSpec("redis", debian_release="trixie")
     volumes = ("redis-data",)
+    endpoints_type = RedisEndpoints
 
     def forwards(self, context: Context) -> list[Forward]:
         return []
@@ -49,10 +49,13 @@ class RedisComponent:
     def ready(self, context: Context) -> list[Probe]:
         return []  # answering PING is all the stack needs
 
-    def endpoints(self, context: Context) -> dict[str, Any]:
-        return {"url": URL, "reachable_from": "the environment's network only"}
+    def endpoints(self, context: Context) -> RedisEndpoints:
+        return RedisEndpoints(f"redis://{NODE}:{PORT}/0", "the environment's network only")
 
     def _pong(self, context: Context) -> str | None:
-        result = context.runtime.container(NODE).exec_run(["redis-cli", "ping"])
-        output = result.output.decode(errors="replace").strip()
+        result = context.runtime.execute(NODE, ["redis-cli", "ping"])
+        output = result.output.strip()
         return None if output == "PONG" else output or f"exit {result.exit_code}"
+
+
+COMPONENT = RedisComponent()

@@ -14,13 +14,13 @@ import requests
 import yaml
 
 from firecrest_testbuild.harness.components import Context
-from firecrest_testbuild.harness.components.cluster import SSH_PORT
-from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
-from firecrest_testbuild.harness.components.minio import API_PORT as MINIO_PORT
-from firecrest_testbuild.harness.components.minio import NODE as MINIO_NODE
-from firecrest_testbuild.harness.components.minio import MinioComponent
-from firecrest_testbuild.harness.components.minio import credentials as minio_credentials
-from firecrest_testbuild.harness.components.redis import URL as REDIS_URL
+from firecrest_testbuild.harness.contracts import (
+    ClusterEndpoints,
+    KeycloakEndpoints,
+    MinioEndpoints,
+    RedisEndpoints,
+    StackEndpoints,
+)
 from firecrest_testbuild.harness.images import ImageSpec
 from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
@@ -48,8 +48,12 @@ FILESYSTEMS = (
 
 class StackComponent:
     name = NAME
+    # Its commands run on the cluster, its tokens come from Keycloak, its
+    # staging area is MinIO and its tasks live in Redis.
+    requires = ("cluster", "keycloak", "minio", "redis")
     image = ImageSpec("stack", debian_release="trixie", sources=("stack", "common"))
     volumes: tuple[str, ...] = ()
+    endpoints_type = StackEndpoints
 
     def port(self, context: Context) -> int:
         return context.port("stack.port", context.config.stack.port)
@@ -109,32 +113,34 @@ class StackComponent:
     ) -> str:
         """The stack's configuration file of one process (see stack/README.md)."""
         settings = context.config.stack
-        keycloak = KeycloakComponent()
-        realm_path = f"/realms/{context.config.keycloak.realm}"
-        jwks_path = f"{realm_path}/protocol/openid-connect/certs"
-        document = {
+        cluster = context.endpoints(ClusterEndpoints)
+        keycloak = context.endpoints(KeycloakEndpoints)
+        document: dict[str, Any] = {
             "publicUrl": self.url(context),
             "systems": [
                 {
-                    "name": context.config.cluster.name,
-                    "host": context.config.cluster.name,
-                    "port": SSH_PORT,
-                    "hostKey": context.state.host_key.public_line(),
+                    "name": cluster.system,
+                    "host": cluster.network_ssh_host,
+                    "port": cluster.network_ssh_port,
+                    "hostKey": cluster.ssh.host_key,
                     "filesystems": list(FILESYSTEMS),
                 }
             ],
             "auth": {
                 # Keys over the network's direct route; the issuer is the public URL.
-                "jwksUrl": f"{keycloak.internal_base_url()}{jwks_path}",
-                "issuer": f"{keycloak.base_url(context)}{realm_path}",
+                "jwksUrl": keycloak.network_jwks_url,
+                "issuer": keycloak.issuer,
             },
             "ssh": {"caPrivateKey": CA_KEY_IN_CONTAINER},
-            "tasks": {"redisUrl": REDIS_URL, "expirySeconds": settings.task_expiry_seconds},
+            "tasks": {
+                "redisUrl": context.endpoints(RedisEndpoints).url,
+                "expirySeconds": settings.task_expiry_seconds,
+            },
             "limits": {
                 "utilitiesMaxFileSizeMb": settings.max_file_size_mb,
                 "utilitiesTimeout": settings.utilities_timeout,
             },
-            "storage": self._storage(context),
+            "storage": self._storage(context.endpoints(MinioEndpoints)),
         }
         if services is not None:
             document["services"] = services
@@ -142,16 +148,14 @@ class StackComponent:
             document["peers"] = peers
         return yaml.safe_dump(document, sort_keys=False)
 
-    def _storage(self, context: Context) -> dict[str, Any]:
+    def _storage(self, minio: MinioEndpoints) -> dict[str, Any]:
         """MinIO as the staging area: presigned URLs carry its public address."""
-        minio = MinioComponent()
-        access_key, secret_key = minio_credentials(context)
         return {
-            "s3Url": minio.endpoints(context)["url"],
-            "s3InternalUrl": f"http://{MINIO_NODE}:{MINIO_PORT}",
-            "accessKey": access_key,
-            "secretKey": secret_key,
-            "objectExpiryDays": context.config.minio.object_expiry_days,
+            "s3Url": minio.url,
+            "s3InternalUrl": minio.network_url,
+            "accessKey": minio.access_key,
+            "secretKey": minio.secret_key,
+            "objectExpiryDays": minio.object_expiry_days,
         }
 
     def started(self, context: Context) -> list[Probe]:
@@ -178,13 +182,13 @@ class StackComponent:
             ),
         ]
 
-    def endpoints(self, context: Context) -> dict[str, Any]:
-        return {
-            "url": self.url(context),
-            "api_version": "1.16.1",
-            "openapi": f"{self.url(context)}/openapi.json",
-            "machine": context.config.cluster.name,
-        }
+    def endpoints(self, context: Context) -> StackEndpoints:
+        return StackEndpoints(
+            url=self.url(context),
+            api_version="1.16.1",
+            openapi=f"{self.url(context)}/openapi.json",
+            machine=context.config.cluster.name,
+        )
 
     def _healthy(self, context: Context) -> str | None:
         response = requests.get(f"{self.url(context)}/_health", timeout=5)
@@ -192,15 +196,13 @@ class StackComponent:
             return f"HTTP {response.status_code}"
         return None if response.json().get("tasks") else "the task store does not answer yet"
 
-    def _status(self, context: Context, path: str) -> tuple[list[dict] | None, str | None]:
+    def _status(
+        self, context: Context, path: str
+    ) -> tuple[list[dict[str, Any]] | None, str | None]:
         """The `out` of a GET under /status with a real token, or what went wrong."""
         people = context.config.people
-        keycloak = KeycloakComponent()
-        token = (
-            keycloak.token(context, user=people[0].name)
-            if people
-            else keycloak.token(context, client=context.config.keycloak.clients[0].client_id)
-        )
+        keycloak = context.endpoints(KeycloakEndpoints)
+        token = keycloak.token(user=people[0]) if people else keycloak.token()
         response = requests.get(
             f"{self.url(context)}/status/{path}",
             headers={"Authorization": f"Bearer {token}"},
@@ -208,7 +210,8 @@ class StackComponent:
         )
         if response.status_code != 200:
             return None, f"HTTP {response.status_code}: {response.text[:200]}"
-        return response.json()["out"], None
+        out: list[dict[str, Any]] = response.json()["out"]
+        return out, None
 
     def _cluster_available(self, context: Context) -> str | None:
         systems, problem = self._status(context, "systems")
@@ -227,3 +230,6 @@ class StackComponent:
             if s["service"] in EXPECTED_AVAILABLE and s["status"] != "available"
         ]
         return f"unavailable: {', '.join(down)}" if down else None
+
+
+COMPONENT = StackComponent()

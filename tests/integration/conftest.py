@@ -1,4 +1,5 @@
-"""Integration fixtures: real environments with unique names and free ports."""
+"""Integration fixtures: real environments with unique names and free ports,
+their state in temporary folders, never the user's state home."""
 
 from __future__ import annotations
 
@@ -12,31 +13,44 @@ import pytest
 import requests
 from keycloak import KeycloakAdmin
 
-from firecrest_testbuild.harness.components.cluster import ClusterComponent
 from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
 from firecrest_testbuild.harness.components.minio import MinioComponent
 from firecrest_testbuild.harness.config import parse
+from firecrest_testbuild.harness.contracts import ClusterEndpoints, KeycloakEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.progress import Progress
 from firecrest_testbuild.harness.ssh import LoginNode
+from firecrest_testbuild.harness.state import STATE_HOME_VARIABLE
 
 
-def environment_for(tmp_path: Path, settings: str, stack: str = "{port: 0}") -> Environment:
-    """An environment of its own: unique name, free ports, state under tmp_path."""
+@pytest.fixture(scope="session", autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's state home, for what does not name one (the CLI, the
+    client-project fixture, processes the tests start)."""
+    home = tmp_path_factory.mktemp("state-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(STATE_HOME_VARIABLE, str(home))
+        yield home
+
+
+def environment_for(state_home: Path, settings: str, stack: str = "{port: 0}") -> Environment:
+    """An environment of its own: unique name, free ports, state under state_home."""
     name = f"it-{uuid.uuid4().hex[:8]}"
     free_ports = f"keycloak: {{port: 0}}\nminio: {{port: 0, consolePort: 0}}\nstack: {stack}\n"
-    config = parse(f"name: {name}\nstateDir: {tmp_path}\n{free_ports}{settings}")
-    return Environment(config, tmp_path, Progress())
+    config = parse(f"name: {name}\n{free_ports}{settings}")
+    return Environment(config, state_home, Progress())
 
 
 @pytest.fixture(scope="session")
-def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    env = environment_for(
-        tmp_path_factory.mktemp("env"), "cluster: {sshPort: 0, computeNodes: 2}\n"
-    )
+def environment(state_home: Path) -> Iterator[Environment]:
+    env = environment_for(state_home, "cluster: {sshPort: 0, computeNodes: 2}\n")
     env.up()
     yield env
     env.down()
+
+
+def keycloak(environment: Environment) -> KeycloakEndpoints:
+    return environment.context().endpoints(KeycloakEndpoints)
 
 
 def keycloak_of(environment: Environment) -> KeycloakComponent:
@@ -52,9 +66,7 @@ def minio_of(environment: Environment) -> MinioComponent:
 
 
 def login_node(environment: Environment) -> LoginNode:
-    cluster = environment.component("cluster")
-    assert isinstance(cluster, ClusterComponent)
-    return cluster.login_node(environment.context())
+    return environment.context().endpoints(ClusterEndpoints).login_node()
 
 
 @pytest.fixture(scope="session")
@@ -69,12 +81,12 @@ def short_lived_token(environment: Environment, lifespan: int = 2) -> Iterator[s
     It comes from a client made for it (removed afterwards), so the realm's
     own lifespan stays as configured.
     """
-    endpoints = keycloak_of(environment).endpoints(environment.context())
+    endpoints = keycloak(environment)
     admin = KeycloakAdmin(
-        server_url=endpoints["url"] + "/",
-        username=endpoints["admin"]["user"],
-        password=endpoints["admin"]["password"],
-        realm_name=endpoints["realm"],
+        server_url=endpoints.url + "/",
+        username=endpoints.admin.user,
+        password=endpoints.admin.password,
+        realm_name=endpoints.realm,
         user_realm_name="master",
     )
     client_id = f"short-lived-{uuid.uuid4().hex[:8]}"
@@ -94,18 +106,20 @@ def short_lived_token(environment: Environment, lifespan: int = 2) -> Iterator[s
             "client_id": client_id,
             "client_secret": "short-lived-secret",
         }
-        yield requests.post(endpoints["token_url"], data=form, timeout=15).json()["access_token"]
+        yield requests.post(endpoints.token_url, data=form, timeout=15).json()["access_token"]
     finally:
         admin.delete_client(client)
 
 
 def eventually(check: Callable[[], object], timeout: float = 60, interval: float = 0.5) -> object:
-    """The first truthy result of `check`, or fail with the last one after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"still false after {timeout}s: last result {result!r}")
-        time.sleep(interval)
+    """The first truthy result of `check`, or fail with the last one after `timeout`
+    (at a fixed pace: the suites' one polling helper, scenarios.client.poll)."""
+    from firecrest_testbuild.scenarios.client import poll
+
+    return poll(
+        check,
+        deadline=time.monotonic() + timeout,
+        what=f"a truthy result of {getattr(check, '__name__', 'the check')} ({timeout:g} s)",
+        interval=interval,
+        max_interval=interval,
+    )

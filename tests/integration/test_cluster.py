@@ -14,7 +14,7 @@ from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.keycloak_realm import TokenRefused
 from firecrest_testbuild.harness.ssh import LoginNode
 from firecrest_testbuild.harness.sshca import load_paramiko_key
-from tests.integration.conftest import eventually, keycloak_of, minio_of
+from tests.integration.conftest import eventually, keycloak, login_node, minio_of
 
 pytestmark = pytest.mark.integration
 
@@ -152,19 +152,19 @@ def test_up_again_with_a_new_user_seeds_it_without_recreating_nodes(environment:
     before = {c.name: c.id for c in environment.runtime.containers()}
     newcomer = User(name="newcomer", uid=1500, password="newcomer1", account="extra")
     config = environment.config.model_copy(update={"users": [*environment.config.users, newcomer]})
-    updated = Environment(config, environment.state.root.parent.parent, environment.progress)
+    updated = Environment(config, environment.state.home, environment.progress)
     try:
         updated.up()
         assert {c.name: c.id for c in updated.runtime.containers()} == before
 
-        login = updated.component("cluster").login_node(updated.context())  # type: ignore[attr-defined]
+        login = login_node(updated)
         result = login.run("newcomer", "srun --nodelist=c1 id -u")
         assert (result.exit_status, result.stdout.strip()) == (0, "1500")
         rows = updated.runtime.container("controller").exec_run(
             ["sacctmgr", "-nP", "list", "association", "user=newcomer", "format=account"]
         )
         assert rows.output.decode().split() == ["extra"]
-        assert keycloak_of(updated).token(updated.context(), user="newcomer")
+        assert keycloak(updated).token(user=newcomer)
         assert minio_of(updated).client(updated.context()).bucket_exists("newcomer")
     finally:
         environment.up()  # back to the original users, whatever happened above
@@ -172,4 +172,4 @@ def test_up_again_with_a_new_user_seeds_it_without_recreating_nodes(environment:
     gone = environment.runtime.container("controller").exec_run(["id", "newcomer"])
     assert gone.exit_code != 0
     with pytest.raises(TokenRefused):
-        keycloak_of(updated).token(updated.context(), user="newcomer")
+        keycloak(updated).token(user=newcomer)

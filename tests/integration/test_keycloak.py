@@ -13,14 +13,14 @@ from keycloak import KeycloakAdmin
 
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import keycloak_of, short_lived_token
+from tests.integration.conftest import keycloak, keycloak_of, short_lived_token
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def endpoints(environment: Environment) -> dict[str, Any]:
-    return keycloak_of(environment).endpoints(environment.context())
+    return keycloak(environment).as_json()  # as `testbuild env --json` shows it
 
 
 @pytest.fixture(scope="module")

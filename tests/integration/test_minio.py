@@ -41,7 +41,7 @@ def test_presigned_post_from_the_host_is_read_inside_a_node(
     )
     policy.add_equals_condition("key", "upload/input_file")
     form = client.presigned_post_policy(policy)
-    url = minio.endpoints(environment.context())["url"] + "/test1"
+    url = minio.endpoints(environment.context()).url + "/test1"
     posted = requests.post(
         url, data={**form, "key": "upload/input_file"}, files={"file": data}, timeout=60
     )

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from firecrest_testbuild.harness.config import DEFAULT_USERS, EnvironmentConfig, load, parse
+from firecrest_testbuild.harness.config import (
+    DEFAULT_USERS,
+    EnvironmentConfig,
+    dump,
+    load,
+    parse,
+)
 from firecrest_testbuild.harness.errors import ConfigError
 from tests.repository import ROOT as REPOSITORY
 
@@ -18,9 +24,28 @@ def problems(text: str) -> list[str]:
 
 
 def test_the_shipped_testbuild_yaml_is_valid_and_equals_the_defaults():
-    config, base_dir = load(REPOSITORY / "testbuild.yaml")
-    assert config == EnvironmentConfig()
-    assert base_dir == REPOSITORY
+    assert load(REPOSITORY / "testbuild.yaml") == EnvironmentConfig()
+
+
+def test_a_dumped_config_reads_back_equal(tmp_path: Path):
+    config = parse(
+        "name: saved\ncluster: {sshPort: 0, sshAuth: static-key}\n"
+        f"images: {{caCertificates: [{tmp_path / 'proxy.crt'}]}}\n"
+        "keycloak: {clients: [{clientId: firecrest-sample, secret: a-long-secret}]}\n"
+    )
+    assert parse(dump(config)) == config
+
+
+def test_state_dir_of_an_older_file_says_where_state_went(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("TESTBUILD_STATE_HOME", str(tmp_path / "states"))
+    found = problems("name: old\nstateDir: .testbuild\ncluster: {computeNodes: 0}\n")
+    assert found[0] == (
+        f"env.yaml:2: stateDir was removed: state lives in {tmp_path / 'states' / 'old'};"
+        " set TESTBUILD_STATE_HOME to move it (fix: delete the stateDir line)"
+    )
+    assert "cluster.computeNodes" in found[1]  # and every other problem at once
 
 
 def test_defaults_match_the_upstream_test_build_users():

@@ -1,0 +1,173 @@
+"""Components: discovered, ordered by their requirements, coupled through typed
+endpoints whose JSON is what `testbuild env --json` has always printed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firecrest_testbuild.harness.cli import _summary
+from firecrest_testbuild.harness.components import discover, start_order
+from firecrest_testbuild.harness.config import parse
+from firecrest_testbuild.harness.contracts import KeycloakEndpoints, MinioEndpoints
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.errors import TestbuildError
+
+
+@dataclass(frozen=True)
+class Named:
+    """All `start_order` reads of a component."""
+
+    name: str
+    requires: tuple[str, ...] = ()
+
+
+class NoEngine:
+    def info(self) -> dict[str, int]:
+        return {"NCPU": 2}
+
+
+def names(components: list[Any]) -> list[str]:
+    return [component.name for component in components]
+
+
+def environment(tmp_path: Path, text: str = "") -> Environment:
+    return Environment(parse(text), tmp_path / "state", client=NoEngine())  # type: ignore[arg-type]
+
+
+def test_every_component_module_is_found_in_requirement_order():
+    assert names(discover()) == ["cluster", "keycloak", "minio", "redis", "stack"]
+
+
+def test_a_component_starts_after_what_it_requires_and_ties_go_by_name():
+    order = start_order(
+        [Named("stack", ("keycloak", "cluster")), Named("keycloak"), Named("cluster"), Named("a")]
+    )
+    assert names(order) == ["a", "cluster", "keycloak", "stack"]
+    assert names(start_order([Named("a", ("z",)), Named("z")])) == ["z", "a"]
+
+
+def test_an_unknown_requirement_is_named_with_the_known_components():
+    with pytest.raises(TestbuildError) as caught:
+        start_order([Named("stack", ("cluster", "redis")), Named("cluster")])
+    assert caught.value.message == "unknown requirement: 'stack' requires 'redis'"
+    assert caught.value.fix == "require only components that exist: cluster, stack"
+
+
+def test_a_cycle_is_named_along_its_path():
+    with pytest.raises(TestbuildError) as caught:
+        start_order([Named("a", ("b",)), Named("b", ("c",)), Named("c", ("a",)), Named("d")])
+    assert caught.value.message == "the requirements form a cycle: a -> b -> c -> a"
+    with pytest.raises(TestbuildError, match="cycle: a -> a"):
+        start_order([Named("a", ("a",))])
+
+
+def test_a_component_reads_only_the_endpoints_it_requires(tmp_path: Path):
+    env = environment(tmp_path)
+    context = env.context()
+    stack = context.given_to(env.component("stack"))
+    assert stack.endpoints(KeycloakEndpoints).realm == "kcrealm"
+    cluster = context.given_to(env.component("cluster"))
+    with pytest.raises(TestbuildError) as caught:
+        cluster.endpoints(MinioEndpoints)
+    assert caught.value.message == "reads the endpoints of 'minio' without requiring it"
+    assert caught.value.fix == "add 'minio' to the requires of ClusterComponent"
+
+
+def shape(value: Any) -> Any:
+    """The keys of a JSON value, with the type of each leaf."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [shape(value[0])]
+    return type(value).__name__
+
+
+# The shape `testbuild env --json` printed before endpoints were typed.
+PRINTED = {
+    "name": "str",
+    "state_dir": "str",
+    "users": [{"name": "str", "uid": "int", "password": "str", "account": "str"}],
+    "cluster": {
+        "system": "str",
+        "ssh": {
+            "host": "str",
+            "port": "int",
+            "auth": "str",
+            "user_ca_private_key": "str",
+            "user_ca_public_key": "str",
+            "host_key": "str",
+        },
+        "compute_nodes": "list",
+        "partitions": "list",
+    },
+    "keycloak": {
+        "url": "str",
+        "realm": "str",
+        "issuer": "str",
+        "token_url": "str",
+        "jwks_url": "str",
+        "admin": {"user": "str", "password": "str"},
+        "clients": [{"client_id": "str", "secret": "str", "service_account": "str"}],
+        "expiry_probe": {"client_id": "str", "secret": "str"},
+    },
+    "minio": {
+        "url": "str",
+        "console_url": "str",
+        "access_key": "str",
+        "secret_key": "str",
+        "region": "str",
+        "buckets": "list",
+        "object_expiry_days": "int",
+    },
+    "redis": {"url": "str", "reachable_from": "str"},
+    "stack": {"url": "str", "api_version": "str", "openapi": "str", "machine": "str"},
+}
+
+
+def test_endpoints_print_as_they_always_have(tmp_path: Path):
+    printed = json.loads(json.dumps(environment(tmp_path).endpoints().as_json()))
+    assert shape(printed) == PRINTED
+    assert list(printed) == list(PRINTED)
+    assert printed["cluster"]["partitions"] == ["part01", "part02", "xfer"]
+    assert printed["cluster"]["compute_nodes"] == ["c1", "c2"]
+    assert printed["cluster"]["ssh"]["port"] == 2222
+    assert printed["keycloak"]["token_url"] == (
+        "http://127.0.0.1:8080/auth/realms/kcrealm/protocol/openid-connect/token"
+    )
+    assert printed["redis"]["url"] == "redis://redis:6379/0"
+    assert printed["state_dir"] == str(tmp_path / "state" / "testbuild")
+
+
+def test_static_keys_are_shown_only_in_static_key_mode(tmp_path: Path):
+    printed = environment(tmp_path, "cluster: {sshAuth: static-key}").endpoints().as_json()
+    assert shape(printed)["users"] == [{**PRINTED["users"][0], "ssh_private_key": "str"}]
+
+
+def test_up_summary_has_each_components_lines(tmp_path: Path):
+    text = _summary(environment(tmp_path).endpoints(), {"images": 1.5}, 12.0)
+    lines = [line.strip() for line in text.splitlines()]
+    assert "Environment 'testbuild' is ready (12.0s)." in lines
+    assert (
+        "cluster 'cluster': login node ssh://127.0.0.1:2222 (certificate logins),"
+        " compute nodes c1, c2"
+    ) in lines
+    assert "partitions: part01, part02, xfer" in lines
+    assert any(
+        line.startswith("users (password): test1 (test11), test2 (test22)") for line in lines
+    )
+    assert any(line.startswith("SSH CA key: ") for line in lines)
+    assert any(
+        line.startswith("Keycloak: http://127.0.0.1:8080/auth (realm kcrealm,") for line in lines
+    )
+    assert "MinIO: http://127.0.0.1:9000 (console http://127.0.0.1:9001)" in lines
+    assert (
+        "FirecREST v1: http://127.0.0.1:8000 (machine cluster,"
+        " API description http://127.0.0.1:8000/openapi.json)"
+    ) in lines
+    assert 'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/status/systems' in lines
+    assert lines[-1] == "stage times: images 1.5s"
