@@ -38,7 +38,7 @@ def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> 
     # Room for a file over the limit, so it gets a clear X-Size-Limit answer.
     app.config["MAX_CONTENT_LENGTH"] = 2 * max_file + BODY_SLACK
     app.json.sort_keys = False  # type: ignore[attr-defined]  # the default provider has it
-    context = _context(config, redis_client)
+    context = _new_context(config, redis_client)
     app.extensions[EXTENSION] = context
     services = enabled_services(config)
     start_services(services, context)
@@ -57,7 +57,7 @@ def create_app(config: StackConfig, redis_client: redis.Redis | None = None) -> 
     return app
 
 
-def _context(config: StackConfig, redis_client: redis.Redis | None) -> StackContext:
+def _new_context(config: StackConfig, redis_client: redis.Redis | None) -> StackContext:
     store = TaskStore(
         redis_client or redis.Redis.from_url(config.tasks.redis_url, socket_timeout=5),
         config.tasks.expiry_seconds,

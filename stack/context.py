@@ -15,6 +15,8 @@ from firecrest_testbuild.stack.staging import Staging
 from firecrest_testbuild.stack.taskstore import TaskRunner, TaskStore
 from firecrest_testbuild.stack.transfers import Transfers
 
+EXTENSION = "stack"  # the context's key in the Flask application's extensions
+
 
 @dataclass
 class StackContext:
@@ -31,6 +33,3 @@ def stack_context() -> StackContext:
     """The context of the application serving the current request."""
     context: StackContext = current_app.extensions[EXTENSION]
     return context
-
-
-EXTENSION = "stack"  # the key of the context in the Flask application's extensions
