@@ -68,7 +68,7 @@ class Context:
     runtime: Runtime
     images: dict[str, str]  # image folder -> built tag
     engine_cpus: int
-    components: tuple[Component, ...] = ()
+    components: tuple[Component, ...]  # in start order
     forwards: tuple[Forward, ...] = ()  # every component's host URLs, for inside containers
     # The component this context was given to: it may read only what it requires.
     reader: Component | None = None
