@@ -4,12 +4,16 @@ endpoints whose JSON is what `testbuild env --json` has always printed."""
 from __future__ import annotations
 
 import json
+import pkgutil
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from firecrest_testbuild.harness import components
 from firecrest_testbuild.harness.cli import _summary
 from firecrest_testbuild.harness.components import discover, start_order
 from firecrest_testbuild.harness.config import parse
@@ -41,6 +45,18 @@ def environment(tmp_path: Path, text: str = "") -> Environment:
 
 def test_every_component_module_is_found_in_requirement_order():
     assert names(discover()) == ["cluster", "keycloak", "minio", "redis", "stack"]
+
+
+def test_a_module_without_its_component_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch):
+    stray = types.ModuleType(f"{components.__name__}.stray")
+    stray.__file__ = "harness/components/stray.py"
+    monkeypatch.setitem(sys.modules, stray.__name__, stray)
+    found = [pkgutil.ModuleInfo(None, "stray", False)]  # type: ignore[arg-type]
+    monkeypatch.setattr(components.pkgutil, "iter_modules", lambda path: found)
+    with pytest.raises(TestbuildError) as caught:
+        discover()
+    assert caught.value.message == "harness/components/stray.py defines no component named 'stray'"
+    assert caught.value.fix == "define COMPONENT = <its class>() there, with name = 'stray'"
 
 
 def test_a_component_starts_after_what_it_requires_and_ties_go_by_name():
