@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 # Field metadata: other components read the field, clients are not shown it.
-INTERNAL = {"internal": True}
+_INTERNAL_KEY = "internal"
+INTERNAL = {_INTERNAL_KEY: True}
 
 
 def to_json(value: object) -> Any:
@@ -23,7 +24,7 @@ def to_json(value: object) -> Any:
         return {
             field.name: to_json(getattr(value, field.name))
             for field in dataclasses.fields(value)
-            if not field.metadata.get("internal")
+            if not field.metadata.get(_INTERNAL_KEY)
         }
     if isinstance(value, tuple | list):
         return [to_json(item) for item in value]
