@@ -296,9 +296,14 @@ def _token(arguments: argparse.Namespace) -> int:
 
 
 def _compose(arguments: argparse.Namespace) -> int:
+    from firecrest_testbuild.harness import compose
+
     environment = _environment(arguments, quiet=True)
     cpus = int(environment.client.info().get("NCPU", 1))
-    print(environment.compose_file(engine_cpus=cpus, write_files=arguments.write), end="")
+    node_files = environment.state.root / "nodes" if arguments.write else None
+    print(environment.compose_file(engine_cpus=cpus, node_files=node_files), end="")
+    if node_files is not None:
+        print(compose.export_line(node_files), file=sys.stderr)
     return 0
 
 

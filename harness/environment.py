@@ -165,16 +165,15 @@ class Environment:
         forwards = [forward for c in self.components for forward in c.forwards(context.given_to(c))]
         return dataclasses.replace(context, forwards=tuple(forwards))
 
-    def compose_file(self, engine_cpus: int, write_files: bool = False) -> str:
-        """The environment as a compose file; optionally write the node files it mounts."""
+    def compose_file(self, engine_cpus: int, node_files: Path | None = None) -> str:
+        """The environment as a compose file; with node_files, also write there the
+        node files it mounts (the folder TESTBUILD_NODE_FILES names when it runs)."""
         context = self._context(self._existing_images(), engine_cpus)
         specs = [spec for component in self.components for spec in component.containers(context)]
-        if write_files:
+        if node_files is not None:
             table = self.component("cluster").users_table(context)  # type: ignore[attr-defined]
-            compose.write_node_files(specs, self.state.root / "nodes", table)
-        state_dir = self.config.state_dir
-        files_root = state_dir if state_dir.is_absolute() else Path("..") / state_dir
-        return compose.render(self.config.name, specs, f"{files_root}/{self.config.name}/nodes")
+            compose.write_node_files(specs, node_files, table)
+        return compose.render(self.config.name, specs)
 
     def _ensure_network_and_volumes(self) -> None:
         self.runtime.ensure_network()
