@@ -38,7 +38,7 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
 
 
 def sources(package: str) -> list[Path]:
-    return sorted(path for path in (ROOT / package).rglob("*.py") if "__pycache__" not in path.parts)
+    return sorted(p for p in (ROOT / package).rglob("*.py") if "__pycache__" not in p.parts)
 
 
 def package_of(module: str) -> str | None:
