@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from firecrest_testbuild.harness.paths import SCENARIOS
+from firecrest_testbuild.harness.paths import PACKAGE, SCENARIOS
 
 
 def run(target: Path, report: Path, extra: list[str] | None = None, quiet: bool = False) -> int:
@@ -19,6 +19,9 @@ def run(target: Path, report: Path, extra: list[str] | None = None, quiet: bool 
         "-m",
         "pytest",
         str(SCENARIOS),
+        # Test ids read scenarios/test_<area>.py::<test> wherever the package is.
+        "--rootdir",
+        str(PACKAGE),
         "--target",
         str(target),
         "--report",

@@ -151,7 +151,7 @@ def test_a_certificate_for_another_user_is_refused(login: LoginNode):
 def test_up_again_with_a_new_user_seeds_it_without_recreating_nodes(environment: Environment):
     before = {c.name: c.id for c in environment.runtime.containers()}
     newcomer = User(name="newcomer", uid=1500, password="newcomer1", account="extra")
-    config = environment.config.model_copy(update={"users": [*environment.config.users, newcomer]})
+    config = environment.config.model_copy(update={"users": (*environment.config.users, newcomer)})
     updated = Environment(config, environment.state.home, environment.progress)
     try:
         updated.up()
