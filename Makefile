@@ -9,7 +9,7 @@ PYTEST := $(BIN)/pytest
 SHELL_SCRIPTS = $(shell grep -rlE '^\#!.*\b(ba)?sh\b' images scripts .ci)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv engine up down status test unit integration conformance lint format images bench clean
+.PHONY: help venv engine browser up down status test unit integration conformance lint format images bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,7 +39,10 @@ test: unit integration ## run the whole test suite: unit tests, then integration
 unit: venv ## fast tests, no Docker (what a bare `pytest` runs)
 	$(PYTEST)
 
-integration: venv engine ## tests that bring environments up and down (Docker)
+browser: ## make sure chromium is installed (as root on Debian/Ubuntu: install it) for the report page's tests
+	@scripts/ensure-chromium
+
+integration: venv engine browser ## tests that bring environments up and down (Docker), and look at the report page (chromium)
 	$(PYTEST) -m integration
 
 conformance: up ## run the conformance suites against the local stack; report in out/

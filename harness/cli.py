@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
         help="show two reports side by side instead of running",
     )
     suites.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="with --compare: also write the comparison as a self-contained HTML page to FILE",
+    )
+    suites.add_argument(
         "pytest_args", nargs="*", help="more pytest arguments after --, e.g. -- -k utilities"
     )
     suites.set_defaults(handler=_conformance)
@@ -308,11 +314,14 @@ def _compose(arguments: argparse.Namespace) -> int:
 
 
 def _conformance(arguments: argparse.Namespace) -> int:
-    from firecrest_testbuild.scenarios.report import compare
-
+    if arguments.html and not arguments.compare:
+        print("✗ conformance: --html FILE goes with --compare A.json B.json", file=sys.stderr)
+        return 2
     if arguments.compare:
-        first, second = (json.loads(path.read_text()) for path in arguments.compare)
-        print(compare(first, second))
+        first, second = arguments.compare
+        print(conformance.compare(first, second, html=arguments.html))
+        if arguments.html:
+            print(f"compare page: {arguments.html}")
         return 0
     target = arguments.target or _running(arguments).target_file()
     code = conformance.run(target, arguments.report, arguments.pytest_args)

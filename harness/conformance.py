@@ -34,6 +34,20 @@ def run(target: Path, report: Path, extra: list[str] | None = None, quiet: bool 
     return completed.returncode
 
 
+def compare(first: Path, second: Path, html: Path | None = None) -> str:
+    """Two report.json files side by side, as text; with `html`, also as a
+    page (both headers, both scores, the operations whose results differ)."""
+    from firecrest_testbuild.scenarios.report import compare as as_text
+    from firecrest_testbuild.scenarios.report_html import compare_page
+
+    documents = [json.loads(path.read_text()) for path in (first, second)]
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(compare_page(*documents))
+    text: str = as_text(*documents)
+    return text
+
+
 def read_report(report: Path) -> dict[str, Any]:
     figures: dict[str, Any] = json.loads((report / "report.json").read_text())
     return figures

@@ -12,7 +12,6 @@ skipped tests were about it (their `covers` marker).
 from __future__ import annotations
 
 import datetime
-import html
 import json
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import pytest
 
 from firecrest_testbuild.scenarios import SUITE_VERSION
 from firecrest_testbuild.scenarios.endpoints import API_VERSION, AREAS, OPERATIONS, OUT_OF_SCOPE
+from firecrest_testbuild.scenarios.report_html import page
 
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 
@@ -245,55 +245,6 @@ def markdown(document: dict[str, Any]) -> str:
     lines += ["", f"## Ground-truth checks skipped ({len(unchecked)})", ""]
     lines += [f"- {test}: {text}" for test, text in unchecked]
     return "\n".join(lines) + "\n"
-
-
-COLOURS = {
-    "pass": "#c8f0c8",
-    "fail": "#f4c0c0",
-    "skipped": "#f4e8b0",
-    "not-covered": "#e0e0e0",
-    "out-of-scope": "#d8e4f4",
-}
-
-
-def page(document: dict[str, Any]) -> str:
-    escape = html.escape
-    rows = "".join(
-        f"<tr style='background:{COLOURS[r['status']]}'><td><code>{escape(r['method'])}"
-        f" {escape(r['path'])}</code></td><td>{r['area']}</td><td>{r['status']}</td>"
-        f"<td>{escape(r['detail'])}</td></tr>"
-        for r in document["matrix"]
-    )
-    scores = "".join(
-        f"<tr><td>{area}</td><td>{s['passed']}/{s['total']}</td>"
-        f"<td>{'n/a' if s['percent'] is None else str(s['percent']) + '%'}</td></tr>"
-        for area, s in document["scores"].items()
-    )
-    failures = "".join(
-        f"<h3>{escape(c['id'])}</h3><pre>{escape(c['reason'][:1500])}</pre>"
-        + (
-            f"<p>Request</p><pre>{escape(c['failure']['request'])}</pre><p>Answer</p>"
-            f"<pre>{escape(c['failure']['actual'])}</pre>"
-            if "failure" in c
-            else ""
-        )
-        for c in document["cases"]
-        if c["status"] in (FAIL, ERROR)
-    )
-    target = document["target"]
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>FirecREST conformance</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #999;padding:3px 8px;text-align:left}pre{background:#f4f4f4;"
-        "padding:6px;white-space:pre-wrap}</style></head><body>"
-        f"<h1>FirecREST conformance: {escape(str(target.get('name', '?')))}</h1>"
-        f"<p>Suite {document['suite']['version']}, API {document['suite']['api_version']};"
-        f" {document['started']} to {document['finished']}; totals {document['totals']}</p>"
-        f"<h2>Scores</h2><table><tr><th>area</th><th>passed</th><th>score</th></tr>{scores}"
-        f"</table><h2>Matrix</h2><table><tr><th>operation</th><th>area</th><th>result</th>"
-        f"<th>detail</th></tr>{rows}</table><h2>Failures</h2>{failures or '<p>none</p>'}"
-        "</body></html>\n"
-    )
 
 
 def compare(first: dict[str, Any], second: dict[str, Any]) -> str:
