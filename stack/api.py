@@ -30,6 +30,15 @@ Kind = Literal["string", "boolean", "integer", "list"]
 TRUE = {"true", "1", "yes", "on"}
 FALSE = {"false", "0", "no", "off", ""}
 
+# What FirecREST v1 refuses in user input (FORBIDDEN_INPUT_CHARS of its
+# cscs_api_common.validate_input): < > | ; " ' & \ ( ), backtick and every
+# control character. `$ * ? [ ] { } ! # ~`, space and non-ASCII pass.
+FORBIDDEN_CHARS = re.compile(r"[<>|;\"'&\\()`\x00-\x1f]")
+
+
+def has_forbidden_char(text: str) -> bool:
+    return FORBIDDEN_CHARS.search(text) is not None
+
 
 @dataclass(frozen=True)
 class Param:
@@ -39,6 +48,11 @@ class Param:
     required: bool = False
     default: Any = None
     description: str = ""
+    # As FirecREST v1's validate_input: a 400 "'<name>' has invalid char" for
+    # a value holding one of FORBIDDEN_CHARS (paths above all: no file with
+    # such a name is ever made), and "'<name>' is empty" for "" unless allowed.
+    forbid_chars: bool = False
+    allow_empty: bool = True
 
 
 @dataclass(frozen=True)
@@ -130,9 +144,8 @@ def _prepare(endpoint: Endpoint, path_values: dict[str, str]) -> Call:
 def _system() -> System:
     name = request.headers.get("X-Machine-Name", "").strip()
     if not name:
-        raise errors.bad_request(
-            "No machine name given (header X-Machine-Name)", errors.MACHINE_DOES_NOT_EXIST
-        )
+        # FirecREST v1's answer: a plain 400, no header (the API is silent).
+        raise errors.bad_request("No machine name given")
     system = stack_context().config.system(name)
     if system is None:
         raise errors.bad_request(f"Machine {name} does not exist", errors.MACHINE_DOES_NOT_EXIST)
@@ -149,7 +162,17 @@ def _raw(param: Param, path_values: dict[str, str]) -> str | list[str] | None:
     return source.get(param.name)
 
 
+def _screen(param: Param, raw: str) -> None:
+    """FirecREST v1's validate_input, for the parameters declared with it."""
+    if not param.allow_empty and raw == "":
+        raise errors.bad_request(f"'{param.name}' is empty")
+    if param.forbid_chars and has_forbidden_char(raw):
+        raise errors.bad_request(f"'{param.name}' has invalid char")
+
+
 def _convert(param: Param, raw: str | list[str]) -> Any:
+    for value in raw if isinstance(raw, list) else [raw]:
+        _screen(param, value)
     if param.kind == "list":
         assert isinstance(raw, list)
         return [item.strip() for value in raw for item in value.split(",") if item.strip()]

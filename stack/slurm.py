@@ -66,9 +66,13 @@ def parse_sacct(text: str) -> list[dict[str, str]]:
 
 
 def parse_records(text: str) -> list[dict[str, str]]:
-    """Records of `scontrol -o show ...`: one line each, Key=Value pairs."""
+    """Records of `scontrol -o show ...`: one line each, Key=Value pairs.
+
+    Fields may be parted by more than one space (`Partitions=xfer  BootTime=`
+    in Slurm 22.05's node records), which belongs to no value.
+    """
     return [
-        {key: value for key, value in FIELD.findall(line)}
+        {key: value.strip() for key, value in FIELD.findall(line)}
         for line in text.splitlines()
         if "=" in line
     ]

@@ -17,8 +17,16 @@ from typing import Any
 from flask import Blueprint
 
 from firecrest_testbuild.stack import errors, schemas, slurm
-from firecrest_testbuild.stack.api import Call, Endpoint, Param, file_name, route
-from firecrest_testbuild.stack.commands import Runner, quote
+from firecrest_testbuild.stack.api import (
+    Call,
+    Endpoint,
+    Param,
+    file_name,
+    has_forbidden_char,
+    route,
+)
+from firecrest_testbuild.stack.commands import Runner, probe, quote
+from firecrest_testbuild.stack.context import stack_context
 from firecrest_testbuild.stack.errors import ApiError
 from firecrest_testbuild.stack.jobs import (
     account_option,
@@ -39,6 +47,9 @@ JOB_ID = re.compile(r"^\d+(\+\d+|_\d+|_\[\d+-\d+\])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLURM_TIME = re.compile(r"^[A-Za-z0-9:+\-/T]{1,40}$")
 NAME_LIST_ITEM = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,100}$")
+
+# `account` as FirecREST v1 screens it: "" is a 400 ("'account' is empty").
+ACCOUNT = Param("account", "form", forbid_chars=True, allow_empty=False)
 
 
 def _endpoint(method: str, path: str, summary: str, success: int, *params: Param) -> Endpoint:
@@ -89,7 +100,7 @@ def _export_list(text: str) -> str:
         "Submit Job by uploading a local script",
         201,
         Param("file", "file", required=True),
-        Param("account", "form"),
+        ACCOUNT,
         Param("env", "form"),
     )
 )
@@ -114,8 +125,8 @@ def submit_upload(call: Call):
         "jobs/path",
         "Submit Job by a given remote script",
         201,
-        Param("targetPath", "form", required=True),
-        Param("account", "form"),
+        Param("targetPath", "form", required=True, forbid_chars=True),
+        ACCOUNT,
         Param("env", "form"),
     )
 )
@@ -126,6 +137,7 @@ def submit_path(call: Call):
             400, f"{script} is an invalid path (give an absolute path)", errors.INVALID_PATH
         )
     options = _submission_options(call)
+    _require_script(call, script)
     folder = posixpath.dirname(script) or "/"
     return start_task(
         call,
@@ -135,6 +147,23 @@ def submit_path(call: Call):
         ),
         201,
     )
+
+
+def _require_script(call: Call, script: str) -> None:
+    """The script must be a file the user can read: checked before any task
+    exists, with FirecREST v1's headers (its is_valid_file)."""
+    context = stack_context()
+    state = probe(
+        context.shell, call.user, call.machine, script, context.config.limits.utilities_timeout
+    )
+    if state.denied:
+        raise ApiError(400, errors.PERMISSION_DENIED_TEXT, errors.PERMISSION_DENIED)
+    if state.kind is None:
+        raise ApiError(400, f"{script} is an invalid path", errors.INVALID_PATH)
+    if state.kind == "directory":
+        raise ApiError(400, f"{script} is a directory", errors.A_DIRECTORY)
+    if not state.readable:
+        raise ApiError(400, errors.PERMISSION_DENIED_TEXT, errors.PERMISSION_DENIED)
 
 
 def _job_ids(values: list[str] | None) -> list[str] | None:
@@ -186,7 +215,7 @@ def _with_files(runner: Runner, jobs: list[dict[str, Any]]) -> dict[str, dict[st
         "jobs",
         "Retrieves information from all jobs",
         200,
-        Param("jobs", "query", "list"),
+        Param("jobs", "query", "list", forbid_chars=True),
         Param("userJobs", "query", "boolean", default=True),
         *PAGING,
     )
@@ -211,7 +240,7 @@ def list_jobs(call: Call):
         "jobs/{jobid}",
         "Retrieves information from a job",
         200,
-        Param("jobid", "path", required=True),
+        Param("jobid", "path", required=True, forbid_chars=True),
     )
 )
 def get_job(call: Call):
@@ -232,13 +261,22 @@ def get_job(call: Call):
 
 
 @_route(
-    _endpoint("DELETE", "jobs/{jobid}", "Delete Job", 200, Param("jobid", "path", required=True))
+    _endpoint(
+        "DELETE",
+        "jobs/{jobid}",
+        "Delete Job",
+        200,
+        Param("jobid", "path", required=True, forbid_chars=True),
+    )
 )
 def cancel_job(call: Call):
-    jobid = _job_ids([call.params["jobid"]])[0]  # type: ignore[index]
+    # One job id or several, comma-separated, each passed to scancel (which
+    # takes a list); a malformed id is refused at once.
+    jobids = _job_ids(call.params["jobid"].split(","))
+    assert jobids is not None
 
     def work(runner: Runner) -> Outcome:
-        ok, out, err = runner.run(f"scancel -v {quote(jobid)}")
+        ok, out, err = runner.run(f"scancel -v {quote(*jobids)}")
         failed = not ok or "error" in err.lower()
         if failed:
             return TaskStatus.FAILED, err.split("error: ", 1)[-1] if err else "scancel failed"
@@ -253,7 +291,7 @@ def cancel_job(call: Call):
         "acct",
         "Job account information",
         200,
-        Param("jobs", "query", "list"),
+        Param("jobs", "query", "list", forbid_chars=True),
         Param("starttime", "query"),
         Param("endtime", "query"),
         *PAGING,
@@ -285,10 +323,13 @@ def accounting(call: Call):
     return start_task(call, "compute", work)
 
 
-def _names(values: list[str] | None, what: str) -> list[str] | None:
+def _names(values: list[str] | None, what: str, label: str) -> list[str] | None:
+    """Names to select; `label` names a value in FirecREST v1's "has invalid char" error."""
     if values is None:
         return None
     for value in values:
+        if has_forbidden_char(value):
+            raise errors.bad_request(f"{label} '{value}' has invalid char")
         if not NAME_LIST_ITEM.match(value):
             raise errors.bad_request(f"{value!r} is not a valid {what} name")
     return values
@@ -301,6 +342,10 @@ class Listing:
     kind: str
     summary: Callable[[dict], dict]
     key: str  # the summary field that names a record
+    # A name that matches nothing fails the task (nodes: scontrol's "Node x
+    # not found" in FirecREST v1), or is left out of the list (partitions,
+    # reservations: FirecREST v1 filters what scontrol listed).
+    unknown_fails: bool
 
     def of(self, wanted: list[str] | None) -> Callable[[Runner], Outcome]:
         def work(runner: Runner) -> Outcome:
@@ -313,7 +358,7 @@ class Listing:
             if wanted is None:
                 return TaskStatus.SUCCESS, records
             missing = sorted(set(wanted) - {record[self.key] for record in records})
-            if missing:
+            if missing and self.unknown_fails:
                 return (
                     TaskStatus.FAILED,
                     f"{self.kind.capitalize()} not found: {', '.join(missing)}",
@@ -323,9 +368,11 @@ class Listing:
         return work
 
 
-NODES = Listing("nodes", slurm.node_summary, "NodeName")
-PARTITIONS = Listing("partitions", slurm.partition_summary, "PartitionName")
-RESERVATIONS = Listing("reservations", slurm.reservation_summary, "ReservationName")
+NODES = Listing("nodes", slurm.node_summary, "NodeName", unknown_fails=True)
+PARTITIONS = Listing("partitions", slurm.partition_summary, "PartitionName", unknown_fails=False)
+RESERVATIONS = Listing(
+    "reservations", slurm.reservation_summary, "ReservationName", unknown_fails=False
+)
 
 
 @_route(
@@ -338,7 +385,7 @@ RESERVATIONS = Listing("reservations", slurm.reservation_summary, "ReservationNa
     )
 )
 def nodes(call: Call):
-    return start_task(call, "compute", NODES.of(_names(call.params["nodes"], "node")))
+    return start_task(call, "compute", NODES.of(_names(call.params["nodes"], "node", "node")))
 
 
 @_route(
@@ -351,7 +398,9 @@ def nodes(call: Call):
     )
 )
 def node(call: Call):
-    return start_task(call, "compute", NODES.of(_names([call.params["nodeName"]], "node")))
+    return start_task(
+        call, "compute", NODES.of(_names([call.params["nodeName"]], "node", "nodeName"))
+    )
 
 
 @_route(
@@ -365,7 +414,7 @@ def node(call: Call):
 )
 def partitions(call: Call):
     return start_task(
-        call, "compute", PARTITIONS.of(_names(call.params["partitions"], "partition"))
+        call, "compute", PARTITIONS.of(_names(call.params["partitions"], "partition", "partition"))
     )
 
 
@@ -382,4 +431,6 @@ def partitions(call: Call):
 def reservations(call: Call):
     # The API document names the filter `partitions`; clients send `reservations`.
     wanted = call.params["reservations"] or call.params["partitions"]
-    return start_task(call, "compute", RESERVATIONS.of(_names(wanted, "reservation")))
+    return start_task(
+        call, "compute", RESERVATIONS.of(_names(wanted, "reservation", "reservations"))
+    )

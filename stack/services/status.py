@@ -15,7 +15,7 @@ import requests
 from flask import Blueprint, jsonify
 
 from firecrest_testbuild.common.certificates import issue_identity
-from firecrest_testbuild.stack import API_VERSION, STACK_VERSION, errors, schemas
+from firecrest_testbuild.stack import API_VERSION, STACK_VERSION, schemas
 from firecrest_testbuild.stack.api import Call, Endpoint, Param, route
 from firecrest_testbuild.stack.config import SERVICES, System
 from firecrest_testbuild.stack.context import stack_context
@@ -69,7 +69,9 @@ def service(call: Call):
     name = call.params["servicename"]
     if name not in SERVICES:
         raise ApiError(
-            404, f"Service {name} does not exist", body={"description": "Service does not exists"}
+            404,
+            f"Service {name} does not exist",
+            body={"description": "Service does not exists", "status_code": 404},  # FirecREST v1's
         )
     return jsonify(_service_status(name))
 
@@ -110,8 +112,8 @@ def systems(call: Call):
 def system(call: Call):
     found = stack_context().config.system(call.params["machinename"])
     if found is None:
-        raise ApiError(
-            404, "System does not exists", body={"description": "System does not exists"}
+        raise ApiError(  # FirecREST v1's words
+            404, "System does not exists.", body={"description": "System does not exists."}
         )
     return jsonify({"description": "System information", "out": _system_status(found)})
 
@@ -151,8 +153,15 @@ def filesystems(call: Call):
 def filesystems_of_system(call: Call):
     name = call.params["machinename"]
     found = stack_context().config.system(name)
-    if found is None:
-        raise ApiError(400, f"Machine {name} does not exist", errors.MACHINE_DOES_NOT_EXIST)
+    if found is None:  # FirecREST v1's answer (the API is silent)
+        raise ApiError(
+            404,
+            f"System '{name}' doesn't exist",
+            body={
+                "description": f"Filesystem information for system {name}",
+                "out": f"System '{name}' doesn't exist",
+            },
+        )
     return jsonify(
         {"description": "Filesystem information", "out": _filesystems_of(call.user, found)}
     )

@@ -28,7 +28,18 @@ _route = lambda endpoint: route(blueprint, endpoint, SERVICE.endpoints)  # noqa:
         "Error listing tasks",
         machine=False,
         tag="Tasks",
-        params=(Param("tasks", "query", "list", description="Comma-separated list of task ids"),),
+        params=(
+            # Screened as FirecREST v1 does: "" and its forbidden characters
+            # are a 400; ids that are no task of the user's select nothing.
+            Param(
+                "tasks",
+                "query",
+                "list",
+                description="Comma-separated list of task ids",
+                forbid_chars=True,
+                allow_empty=False,
+            ),
+        ),
         response=schemas.TASKS,
     )
 )

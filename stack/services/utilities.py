@@ -15,7 +15,14 @@ from flask import Blueprint, Response, jsonify
 
 from firecrest_testbuild.common.sshexec import Output
 from firecrest_testbuild.stack import errors, schemas
-from firecrest_testbuild.stack.api import Call, Endpoint, Param, file_name, route
+from firecrest_testbuild.stack.api import (
+    Call,
+    Endpoint,
+    Param,
+    file_name,
+    has_forbidden_char,
+    route,
+)
 from firecrest_testbuild.stack.commands import failure, quote
 from firecrest_testbuild.stack.context import stack_context
 from firecrest_testbuild.stack.errors import ApiError
@@ -40,6 +47,7 @@ def _endpoint(
     *params: Param,
     response: schemas.Schema | None = schemas.UTILITIES_TEXT,
     media: str = "application/json",
+    not_found: bool = False,
 ) -> Endpoint:
     return Endpoint(
         method,
@@ -51,11 +59,19 @@ def _endpoint(
         tag="Utilities",
         response=response,
         media=media,
+        not_found=not_found,  # a grep that matches nothing: 404, as FirecREST v1
     )
 
 
 def _path(name: str, location: str = "query") -> Param:
-    return Param(name, location, required=True)  # type: ignore[arg-type]
+    """A path: refused with FirecREST v1's "'<name>' has invalid char" when it
+    holds a character FirecREST v1 refuses, so no such file is ever made."""
+    return Param(name, location, required=True, forbid_chars=True)  # type: ignore[arg-type]
+
+
+def _text(name: str, location: str = "query") -> Param:
+    """An optional value that FirecREST v1 screens like a path."""
+    return Param(name, location, forbid_chars=True)  # type: ignore[arg-type]
 
 
 def _run(call: Call, command: str, path: str, stdin: bytes = b"") -> Output:
@@ -176,8 +192,8 @@ def chmod(call: Call):
         200,
         "Error in chown operation",
         _path("targetPath", "form"),
-        Param("owner", "form"),
-        Param("group", "form"),
+        _text("owner", "form"),
+        _text("group", "form"),
     )
 )
 def chown(call: Call):
@@ -254,17 +270,31 @@ def _lines_or_bytes(call: Call) -> tuple[str, str]:
 
 
 def _grep_suffix(call: Call) -> str:
+    # "Supports fixed strings matching patterns only" (the API description).
     pattern = call.params["grep"]
-    return f" | grep -e {quote(pattern)}" if pattern else ""
+    return f" | grep --fixed-strings --regexp={quote(pattern)}" if pattern else ""
 
 
-def _piped(call: Call, command: str, target: str) -> Output:
-    """A command whose output may be filtered by grep (exit 1: nothing matched)."""
+def _piped(call: Call, program: str, command: str, target: str) -> Output:
+    """head or tail, its output maybe filtered by grep (exit 1: nothing matched)."""
     context = stack_context()
     output = context.shell.run(
         call.user, call.machine, command, context.config.limits.utilities_timeout
     )
     if output.stderr.strip() or output.exit_status > 1:
+        raise failure(output, target)
+    if call.params["grep"] and output.exit_status == 1:
+        # FirecREST v1's answer (check_command_error): 404, X-Not-Found.
+        raise ApiError(
+            404,
+            "pattern not found",
+            errors.NOT_FOUND,
+            body={
+                "description": f"Error on {program} operation with grep",
+                "error": "pattern not found",
+            },
+        )
+    if output.exit_status != 0:
         raise failure(output, target)
     return output
 
@@ -272,8 +302,8 @@ def _piped(call: Call, command: str, target: str) -> Output:
 def _part_params(skip: str) -> tuple[Param, ...]:
     return (
         _path("targetPath"),
-        Param("bytes", "query"),
-        Param("lines", "query"),
+        _text("bytes"),
+        _text("lines"),
         Param(skip, "query", "boolean", default=False),
         Param("grep", "query"),
     )
@@ -285,7 +315,12 @@ def _file_part(call: Call, program: str, skip: str, skip_sign: str):
     flag, count = _lines_or_bytes(call)
     sign = skip_sign if call.params[skip] else ""
     command = f"{program} {flag} {sign}{count} -- {quote(target)}{_grep_suffix(call)}"
-    return _ok("File content successfully returned", _piped(call, command, target).text)
+    content = _piped(call, program, command, target).stdout
+    # At most the size limit, as FirecREST v1: the first bytes of head's
+    # output, the last of tail's.
+    limit = _max_bytes()
+    part = content[:limit] if program == "head" else content[-limit:]
+    return _ok("File content successfully returned", part.decode(errors="replace"))
 
 
 @_route(
@@ -296,6 +331,7 @@ def _file_part(call: Call, program: str, skip: str, skip_sign: str):
         200,
         "Failed to return file content",
         *_part_params("skip_ending"),
+        not_found=True,
     )
 )
 def head(call: Call):
@@ -310,6 +346,7 @@ def head(call: Call):
         200,
         "Failed to return file content",
         *_part_params("skip_beginning"),
+        not_found=True,
     )
 )
 def tail(call: Call):
@@ -415,6 +452,8 @@ def _read_small_file(call: Call, path: str) -> bytes:
 )
 def upload(call: Call):
     upload_file = call.files["file"]
+    if has_forbidden_char(upload_file.filename or ""):
+        raise errors.bad_request("Filename has invalid char")  # FirecREST v1's words
     name = file_name(upload_file, "uploaded file")
     content = upload_file.read(_max_bytes() + 1)
     if len(content) > _max_bytes():
@@ -475,7 +514,19 @@ def checksum(call: Call):
 def view(call: Call):
     target = call.params["targetPath"]
     content = _read_small_file(call, target)
-    return _ok("File content successfully returned", content.decode("utf-8", errors="replace"))
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # "View the content of a plain text file (UTF8 chars only)": anything
+        # else is refused, as FirecREST v1 does (its 400 comes from failing
+        # to decode the output; this check is deliberate, same answer).
+        raise ApiError(
+            400,
+            f"{target} is not a text file: byte 0x{content[error.start]:02x} at offset"
+            f" {error.start} is not UTF-8",
+            errors.ERROR,
+        ) from None
+    return _ok("File content successfully returned", text)
 
 
 @_route(

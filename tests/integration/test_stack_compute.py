@@ -107,3 +107,81 @@ def test_the_environments_nodes_partitions_and_reservations(api: Api, environmen
     assert sorted(p["PartitionName"] for p in partitions) == ["part01", "part02", "xfer"]
     assert next(p for p in partitions if p["PartitionName"] == "part01")["Default"] == "YES"
     assert api.task_result(api.get("/compute/reservations")) == []
+
+
+def task_count(api: Api) -> int:
+    return len(api.request("GET", "/tasks", machine=False).json()["tasks"])
+
+
+def test_a_script_by_path_is_checked_before_any_task(api: Api, login: LoginNode):
+    folder = f"/home/test1/compute-{uuid.uuid4().hex[:8]}"
+    made = login.run(
+        "test1",
+        f"mkdir {folder} && cat > {folder}/locked.sh && chmod 000 {folder}/locked.sh",
+        stdin=SLEEPER,
+    )
+    assert made.exit_status == 0, made.stderr
+    before = task_count(api)
+    queued = set(login.run("test1", "squeue -h -u test1 -o %i").stdout.split())
+    try:
+        for script, header in (
+            (f"{folder}/missing.sh", "X-Invalid-Path"),
+            (f"{folder}/locked.sh", "X-Permission-Denied"),
+            ("/home/test2/job.sh", "X-Permission-Denied"),  # test2's home is 0700
+            (folder, "X-A-Directory"),
+        ):
+            refused = api.post("/compute/jobs/path", targetPath=script)
+            assert refused.status_code == 400, (script, refused.text)
+            assert header in refused.headers, (script, dict(refused.headers))
+        empty_account = api.post("/compute/jobs/path", targetPath=f"{folder}/locked.sh", account="")
+        assert empty_account.json()["error"] == "'account' is empty"
+        uploaded = api.post("/compute/jobs/upload", files={"file": ("j.sh", SLEEPER)}, account="")
+        assert (uploaded.status_code, uploaded.json()["error"]) == (400, "'account' is empty")
+        assert task_count(api) == before
+        # No job was submitted either.
+        assert set(login.run("test1", "squeue -h -u test1 -o %i").stdout.split()) <= queued
+    finally:
+        login.run("test1", f"rm -rf {folder}")
+
+
+def test_cancelling_a_list_of_jobs_cancels_each(api: Api, login: LoginNode):
+    jobids = [
+        str(
+            api.task_result(api.post("/compute/jobs/upload", files={"file": ("j.sh", SLEEPER)}))[
+                "jobid"
+            ]
+        )
+        for _ in range(2)
+    ]
+    cancelled = api.request("DELETE", f"/compute/jobs/{','.join(jobids)}")
+    assert cancelled.status_code == 200
+    assert api.wait_task(api.created_task(cancelled))["status"] == "200"
+    for jobid in jobids:
+        poll(
+            lambda jobid=jobid: slurm_state(login, jobid),
+            lambda state: state.startswith("CANCELLED"),
+            timeout=60,
+            what=f"job {jobid} CANCELLED in sacct",
+            interval=0.5,
+            max_interval=0.5,
+        )
+
+
+def test_node_partitions_are_slurms_names_and_unknown_filters_select_nothing(
+    api: Api, login: LoginNode
+):
+    # The truth: each node's partitions as sinfo names them ('*' marks the default).
+    truth: dict[str, set[str]] = {}
+    for line in login.run("test1", "sinfo -h -N -o '%N %P'").stdout.split("\n"):
+        if line.strip():
+            node, partition = line.split()
+            truth.setdefault(node, set()).add(partition.rstrip("*"))
+    nodes = api.task_result(api.get("/compute/nodes"))
+    assert {node["NodeName"]: set(node["Partitions"]) for node in nodes} == truth
+    assert all(name == name.strip() for node in nodes for name in node["Partitions"])
+    assert api.task_result(api.get("/compute/partitions", partitions="nope")) == []
+    chosen = api.task_result(api.get("/compute/partitions", partitions="xfer,nope"))
+    assert [p["PartitionName"] for p in chosen] == ["xfer"]
+    assert api.task_result(api.get("/compute/reservations", reservations="nope")) == []
+    unknown = api.wait_task(api.created_task(api.get("/compute/nodes/nope")))
+    assert unknown["status"] == "400"

@@ -99,3 +99,65 @@ def test_the_stacks_own_answers_where_the_api_description_is_silent(api: Api, wo
     # The header texts follow the description's "<oldpath> not found".
     missing = api.put("/utilities/rename", sourcePath=f"{work}/nope", targetPath=f"{work}/h")
     assert error_header(missing, "X-Not-Found") == f"{work}/nope not found"
+
+
+# What FirecREST v1 refuses in a path (its FORBIDDEN_INPUT_CHARS).
+FORBIDDEN = ["<", ">", "|", ";", '"', "'", "&", "\\", "(", ")", "`", "\t", "\n", "\x01"]
+
+
+def test_paths_with_characters_the_reference_refuses_make_nothing(
+    api: Api, login: LoginNode, work: str
+):
+    source = f"{work}/f.txt"
+    for char in FORBIDDEN:
+        name = f"{work}/x{char}y"
+        for method, path, form in (
+            ("POST", "/utilities/mkdir", {"targetPath": name}),
+            ("POST", "/utilities/copy", {"sourcePath": source, "targetPath": name}),
+            ("PUT", "/utilities/rename", {"sourcePath": source, "targetPath": name}),
+            ("POST", "/utilities/symlink", {"targetPath": source, "linkPath": name}),
+            ("POST", "/utilities/compress", {"sourcePath": source, "targetPath": name}),
+        ):
+            refused = api.request(method, path, data=form)
+            assert refused.status_code == 400, (char, path, refused.text)
+            assert refused.json()["error"].endswith("' has invalid char"), (char, path)
+        # Not '"' and newline, which the client sends as %22 and %0A.
+        if char not in '"\n':
+            upload = api.post(
+                "/utilities/upload", targetPath=work, files={"file": (f"u{char}.txt", b"x")}
+            )
+            assert upload.status_code == 400, (char, upload.text)
+    # The truth on the cluster: the folder holds what it held.
+    assert on_cluster(login, f"ls -A {work}").split("\n") == ["f.txt", ""]
+    # `$` is not refused (FirecREST v1's own test makes "/tmp/f7t-$UID"):
+    # the name is made as given, never expanded.
+    made = api.post("/utilities/mkdir", targetPath=f"{work}/d$HOME")
+    assert made.status_code == 201, made.text
+    assert on_cluster(login, f"ls -A {work}").split() == ["d$HOME", "f.txt"]
+
+
+def test_view_refuses_a_file_that_is_not_text(api: Api, login: LoginNode, work: str):
+    on_cluster(login, f"echo -ne '\\x89PNG\\r\\n\\x1a\\n' > {work}/image.png")
+    for path in (f"{work}/image.png", "/usr/bin/wc"):  # FirecREST v1's test: /bin/wc
+        refused = api.get("/utilities/view", targetPath=path)
+        assert error_header(refused, "X-Error").startswith(f"{path} is not a text file")
+    on_cluster(login, f"echo -e 'caf\\xc3\\xa9' > {work}/cafe.txt")
+    text = api.get("/utilities/view", targetPath=f"{work}/cafe.txt")
+    assert (text.status_code, text.json()["output"]) == (200, "café\n")
+
+
+def test_head_and_tail_with_a_grep_that_matches_nothing(api: Api, work: str):
+    path = f"{work}/f.txt"
+    for program in ("head", "tail"):
+        # Fixed strings only (the API description): "t.o" is not a pattern for "two".
+        missed = api.get(f"/utilities/{program}", targetPath=path, grep="t.o")
+        assert missed.status_code == 404, missed.text
+        assert missed.headers["X-Not-Found"] == "pattern not found"
+        assert missed.json() == {
+            "description": f"Error on {program} operation with grep",
+            "error": "pattern not found",
+        }
+        found = api.get(f"/utilities/{program}", targetPath=path, grep="tw")
+        assert (found.status_code, found.json()["output"]) == (200, "two\n")
+    gone = api.get("/utilities/head", targetPath=f"{work}/missing", grep="x")
+    error_header(gone, "X-Invalid-Path")

@@ -10,7 +10,7 @@ import re
 from flask import Blueprint, Response, jsonify, request
 
 from firecrest_testbuild.stack import errors, schemas
-from firecrest_testbuild.stack.api import Call, Endpoint, Param, route
+from firecrest_testbuild.stack.api import Call, Endpoint, Param, has_forbidden_char, route
 from firecrest_testbuild.stack.context import stack_context
 from firecrest_testbuild.stack.errors import ApiError
 from firecrest_testbuild.stack.jobs import task_created
@@ -46,8 +46,9 @@ def _absolute(path: str) -> str:
     storage_endpoint(
         "xfer-external/upload",
         "Upload a file",
+        # The client's own path (C:\\... too): only the name it gives the file is screened.
         Param("sourcePath", "form", required=True),
-        Param("targetPath", "form", required=True),
+        Param("targetPath", "form", required=True, forbid_chars=True),
     )
 )
 def external_upload(call: Call) -> tuple[Response, int]:
@@ -55,6 +56,8 @@ def external_upload(call: Call) -> tuple[Response, int]:
     name = posixpath.basename(source.replace("\\", "/").rstrip("/"))
     if not name or any(char < " " for char in name):
         raise errors.bad_request("'sourcePath' names no file")
+    if has_forbidden_char(name):
+        raise errors.bad_request("'sourcePath' has invalid char")
     path = _upload_destination(call, target, name)
     task = stack_context().store.create(call.user, "storage", call.machine.name)
     _transfers().upload(
@@ -95,7 +98,9 @@ def _upload_destination(call: Call, target: str, source_name: str) -> str:
 
 @_route(
     storage_endpoint(
-        "xfer-external/download", "Download a file", Param("sourcePath", "form", required=True)
+        "xfer-external/download",
+        "Download a file",
+        Param("sourcePath", "form", required=True, forbid_chars=True),
     )
 )
 def external_download(call: Call) -> tuple[Response, int]:

@@ -32,15 +32,17 @@ JOB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 JOB_TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 JOB_ID = re.compile(r"^\d{1,12}$")
 
+# Screened as FirecREST v1 does (validate_input): a 400 for its forbidden
+# characters, and for an empty `account`.
 JOB_PARAMS = (
-    Param("jobName", "form"),
+    Param("jobName", "form", forbid_chars=True),
     Param("time", "form"),
-    Param("stageOutJobId", "form"),
-    Param("account", "form"),
+    Param("stageOutJobId", "form", forbid_chars=True),
+    Param("account", "form", forbid_chars=True, allow_empty=False),
 )
 SOURCE_TARGET = (
-    Param("sourcePath", "form", required=True),
-    Param("targetPath", "form", required=True),
+    Param("sourcePath", "form", required=True, forbid_chars=True),
+    Param("targetPath", "form", required=True, forbid_chars=True),
 )
 
 
@@ -139,7 +141,7 @@ def internal_cp(call: Call) -> tuple[Response, int]:
     storage_endpoint(
         "xfer-internal/rm",
         "remove files or directories",
-        Param("targetPath", "form", required=True),
+        Param("targetPath", "form", required=True, forbid_chars=True),
         *JOB_PARAMS,
     )
 )
