@@ -14,7 +14,9 @@ from pydantic import Field
 from firecrest_testbuild.common import strictyaml
 from firecrest_testbuild.common.strictyaml import FileProblems, Strict
 
-ServiceName = Literal["certificator", "compute", "status", "storage", "tasks", "utilities"]
+ServiceName = Literal[
+    "certificator", "compute", "reservations", "status", "storage", "tasks", "utilities"
+]
 SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 GUIDE = "stack/README.md"
 

@@ -124,3 +124,29 @@ PARAMETERS = obj(
     out={"type": "object", "additionalProperties": {"type": "array", "items": PARAMETER}},
 )
 BINARY: Schema = {"type": "string", "format": "binary"}
+# Reservations: the lines of `rsvmgmt -l` (scontrol's Key=value), keys lowercased.
+RESERVATION_KEYS = (
+    "reservationname",
+    "starttime",
+    "endtime",
+    "duration",
+    "nodes",
+    "nodecnt",
+    "corecnt",
+    "features",
+    "partitionname",
+    "flags",
+    "users",
+    "accounts",
+    "licenses",
+    "state",
+    "burstbuffer",
+    "watts",
+)
+RESERVATION: Schema = {
+    "type": "object",
+    "properties": {key: dict(STRING) for key in RESERVATION_KEYS},
+    "additionalProperties": STRING,
+}
+RESERVATIONS = obj(["success"], success={"type": "array", "items": RESERVATION})
+RESERVATION_CHANGED = obj(["success"], success=STRING)

@@ -30,7 +30,7 @@ NODE = "stack"
 HTTP_PORT = 8000
 CA_KEY_IN_CONTAINER = "/run/stack/user_ca"
 # The split layout: a container per service behind the gateway.
-SPLIT_SERVICES = ("status", "utilities", "compute", "storage", "tasks")
+SPLIT_SERVICES = ("status", "utilities", "compute", "storage", "tasks", "reservations")
 # Served in-process beside a split service: the certificator signs where
 # commands run (and the status service checks that it can).
 COMPANIONS = {
@@ -38,8 +38,17 @@ COMPANIONS = {
     "utilities": ("certificator",),
     "compute": ("certificator",),
     "storage": ("certificator",),
+    "reservations": ("certificator",),
 }
-EXPECTED_AVAILABLE = ("certificator", "compute", "status", "storage", "tasks", "utilities")
+EXPECTED_AVAILABLE = (
+    "certificator",
+    "compute",
+    "reservations",
+    "status",
+    "storage",
+    "tasks",
+    "utilities",
+)
 FILESYSTEMS = (
     {"name": "HOME", "path": "/home", "description": "Users' home directories"},
     {"name": "SCRATCH", "path": "/scratch", "description": "Scratch space shared by all nodes"},

@@ -26,6 +26,7 @@ def all_services() -> dict[str, Service]:
     from firecrest_testbuild.stack.services import (
         certificator,
         compute,
+        reservations,
         status,
         storage,
         tasks,
@@ -35,6 +36,7 @@ def all_services() -> dict[str, Service]:
     found = [
         certificator.SERVICE,
         compute.SERVICE,
+        reservations.SERVICE,
         status.SERVICE,
         storage.SERVICE,
         tasks.SERVICE,
