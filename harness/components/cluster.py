@@ -3,7 +3,12 @@
 One image serves every node; the entrypoint's argument picks the role. The
 controller runs MariaDB, slurmdbd, slurmctld and sshd; compute nodes run
 slurmd. /home and /scratch are volumes shared by all nodes. Configuration is
-generated from the templates in cluster/ and copied in before start.
+generated from the templates in cluster/ and copied in before start. The
+nodes' memory (RealMemory, DefMemPerCPU) is not known here: each node's
+entrypoint fills it into slurm.conf at start from what its container has
+(images/cluster/files/usr/local/libexec/testbuild-slurm-conf), since only
+there is a container's memory limit visible, and `testbuild compose` renders
+the same file without any engine.
 """
 
 from __future__ import annotations

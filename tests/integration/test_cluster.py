@@ -164,6 +164,11 @@ def test_up_again_with_a_new_user_seeds_it_without_recreating_nodes(environment:
             ["sacctmgr", "-nP", "list", "association", "user=newcomer", "format=account"]
         )
         assert rows.output.decode().split() == ["extra"]
+        listed = login.run("newcomer", "stat -c '%n %U %a' /home/newcomer /home/newcomer/.bashrc")
+        assert listed.stdout.split() == [
+            *("/home/newcomer", "newcomer", "700"),
+            *("/home/newcomer/.bashrc", "newcomer", "644"),
+        ]  # /etc/skel's files, as `useradd -m` gives them
         assert keycloak(updated).token(user=newcomer)
         assert minio_of(updated).client(updated.context()).bucket_exists("newcomer")
     finally:

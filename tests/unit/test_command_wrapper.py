@@ -1,11 +1,18 @@
-"""The login node's ForceCommand wrapper: what it runs and what it refuses."""
+"""The cluster image's Python scripts: the login node's ForceCommand wrapper
+(what it runs, what it refuses, the environment it hands on) and
+testbuild-slurm-conf (each node's memory in slurm.conf)."""
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+from string import Template
+from types import ModuleType
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -14,12 +21,22 @@ from firecrest_testbuild.common.certificates import sign_user_certificate
 from firecrest_testbuild.harness.paths import CLUSTER, IMAGES
 from firecrest_testbuild.harness.sshca import KeyPair
 
-WRAPPER = IMAGES / "cluster/files/usr/local/libexec/testbuild-command-wrapper"
-loader = importlib.machinery.SourceFileLoader("command_wrapper", str(WRAPPER))
-spec = importlib.util.spec_from_loader("command_wrapper", loader)
-assert spec is not None
-wrapper = importlib.util.module_from_spec(spec)
-loader.exec_module(wrapper)
+LIBEXEC = IMAGES / "cluster/files/usr/local/libexec"
+WRAPPER = LIBEXEC / "testbuild-command-wrapper"
+SLURM_CONF = LIBEXEC / "testbuild-slurm-conf"
+
+
+def load_script(name: str, path: Path) -> ModuleType:
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_loader(name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+wrapper = load_script("command_wrapper", WRAPPER)
+slurm_conf = load_script("slurm_conf", SLURM_CONF)
 
 ALLOWED = wrapper.read_allowed(str(CLUSTER / "allowed-commands"))
 
@@ -125,3 +142,254 @@ def test_login_certificate_is_read_from_expose_auth_info():
     auth_info = f"publickey {cert_line}\n"
     assert wrapper.login_certificate(auth_info) == cert_line
     assert wrapper.login_certificate("publickey ssh-ed25519 AAAAC3Nz\n") is None
+
+
+def test_parse_environ_keeps_bytes_and_the_first_of_a_name():
+    block = b"A=1\0B=caf\xe9\0A=2\0no-equals\0=x\0EMPTY=\0"
+    assert wrapper.parse_environ(block) == {b"A": b"1", b"B": b"caf\xe9", b"EMPTY": b""}
+
+
+def test_login_environment_falls_back_to_os_environ_without_proc(tmp_path: Path):
+    assert wrapper.login_environment(str(tmp_path / "missing")) is os.environb
+
+
+# The wrapper as sshd runs it: a fresh python3 in the environment sshd gives,
+# with main() reading a test allow-list (which may hold `env`: the login node's
+# does not) and logging to a test file.
+DRIVER = """
+import importlib.machinery, importlib.util, sys
+loader = importlib.machinery.SourceFileLoader("wrapper", sys.argv[1])
+spec = importlib.util.spec_from_loader("wrapper", loader)
+wrapper = importlib.util.module_from_spec(spec)
+loader.exec_module(wrapper)
+wrapper.ALLOWED_FILE, wrapper.LOG_FILE = sys.argv[2], sys.argv[3]
+sys.exit(wrapper.main())
+"""
+# What bash -c itself adds to the environment of the command it runs.
+BASH_OWN = {b"PWD", b"SHLVL", b"_"}
+
+
+def login_env(tmp_path: Path, command: str, **extra: str | bytes) -> dict[bytes, bytes]:
+    """An environment as sshd gives it to a ForceCommand, with no locale unless given."""
+    env: dict[str, str | bytes] = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "USER": "test1",
+        "LOGNAME": "test1",
+        "SHELL": "/bin/bash",
+        "SSH_CONNECTION": "127.0.0.1 50000 127.0.0.1 22",
+        "SSH_ORIGINAL_COMMAND": command,
+        **extra,
+    }
+    return {os.fsencode(name): os.fsencode(value) for name, value in env.items()}
+
+
+def run_wrapper(tmp_path: Path, env: dict[bytes, bytes]) -> subprocess.CompletedProcess[bytes]:
+    allowed = tmp_path / "allowed-commands"
+    allowed.write_text("env\nhead\nls\nchmod\necho\n")
+    log = tmp_path / "commands.log"
+    arguments = [sys.executable, "-c", DRIVER, str(WRAPPER), str(allowed), str(log)]
+    return subprocess.run(arguments, env=env, capture_output=True, timeout=30, check=False)
+
+
+def python_coerces_the_locale(env: dict[bytes, bytes]) -> bool:
+    """Whether a python3 started in `env` puts LC_CTYPE=C.UTF-8 into its os.environ."""
+    probe = "import os; print(os.environ.get('LC_CTYPE', ''))"
+    ran = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, check=True)
+    return ran.stdout.strip() == b"C.UTF-8"
+
+
+def command_environment(output: bytes) -> dict[bytes, bytes]:
+    """The environment `env -0` printed, without what bash -c added."""
+    entries = [entry.partition(b"=") for entry in output.split(b"\0") if entry]
+    return {name: value for name, _, value in entries if name not in BASH_OWN}
+
+
+@pytest.mark.parametrize(
+    "locale",
+    [
+        {},
+        {"LANG": "C"},
+        {"LANG": "C", "LC_MESSAGES": "C"},
+        {"LC_ALL": "C"},
+        {"LC_CTYPE": "C.UTF-8"},
+        {"LANG": "C.UTF-8", "LC_TIME": "POSIX"},
+    ],
+    ids=lambda locale: ",".join(f"{k}={v}" for k, v in locale.items()) or "no-locale",
+)
+def test_the_command_sees_exactly_the_environment_sshd_gave(tmp_path: Path, locale: dict[str, str]):
+    env = login_env(tmp_path, "env -0", **locale)
+    if not locale and not python_coerces_the_locale(env):
+        pytest.skip("this host's python3 does not coerce the C locale (no C.UTF-8 here)")
+    ran = run_wrapper(tmp_path, env)
+    assert ran.returncode == 0, ran.stderr
+    assert command_environment(ran.stdout) == env
+
+
+def test_bytes_that_are_not_utf8_reach_the_command_unchanged(tmp_path: Path):
+    env = login_env(tmp_path, "env -0", RAW=b"caf\xe9", LANG="C")
+    ran = run_wrapper(tmp_path, env)
+    assert command_environment(ran.stdout)[b"RAW"] == b"caf\xe9"
+
+
+def test_coreutils_messages_keep_plain_quotes_in_the_c_locale(tmp_path: Path):
+    env = login_env(tmp_path, "head -n x /dev/null; ls /nonexistent")
+    if not python_coerces_the_locale(env):
+        pytest.skip("this host's python3 does not coerce the C locale (no C.UTF-8 here)")
+    ran = run_wrapper(tmp_path, env)
+    # Under LC_CTYPE=C.UTF-8, head would quote with U+2018 and U+2019 instead.
+    assert ran.stderr.decode().splitlines() == [
+        "head: invalid number of lines: 'x'",
+        "ls: cannot access '/nonexistent': No such file or directory",
+    ]
+    assert ran.returncode == 2
+
+
+def test_the_wrapper_run_as_sshd_runs_it_still_refuses_and_logs(tmp_path: Path):
+    ran = run_wrapper(tmp_path, login_env(tmp_path, "ls; bash -c id"))
+    assert ran.returncode == wrapper.REFUSED
+    assert ran.stdout == b""
+    assert ran.stderr == b"testbuild: command refused: 'bash' is not an allowed command\n"
+    assert "refused ('bash' is not an allowed command)" in (tmp_path / "commands.log").read_text()
+
+
+# testbuild-slurm-conf: each node's RealMemory and DefMemPerCPU.
+
+MIB = 1024 * 1024
+HOST_KB = 24684084  # MemTotal of a 24 GiB host: 24105 MiB
+
+
+def fake_node(
+    root: Path,
+    proc_cgroup: str = "",
+    files: dict[str, str] | None = None,
+    mem_total_kb: int = HOST_KB,
+) -> Path:
+    """A /proc and /sys/fs/cgroup as a container sees them."""
+    (root / "proc/self").mkdir(parents=True)
+    (root / "proc/meminfo").write_text(
+        f"MemTotal:       {mem_total_kb} kB\nMemFree:        1000 kB\n"
+    )
+    (root / "proc/self/cgroup").write_text(proc_cgroup)
+    for name, text in (files or {}).items():
+        path = root / "sys/fs/cgroup" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+V1_CONTAINER = "4:memory:/docker/0123abcd\n3:cpuset:/docker/0123abcd\n0::/docker/0123abcd\n"
+V2_PRIVATE = "0::/\n"
+
+
+@pytest.mark.parametrize(
+    ("proc_cgroup", "files", "expected", "source"),
+    [
+        # cgroup v1 as Docker mounts it: the container's cgroup at the mount point
+        (V1_CONTAINER, {"memory/memory.limit_in_bytes": str(700 * MIB)}, 700 * MIB, "v1"),
+        # cgroup v1 without a limit: the kernel's "unlimited" is a huge number
+        (V1_CONTAINER, {"memory/memory.limit_in_bytes": "9223372036854771712"}, None, "Mem"),
+        # cgroup v2 with a private cgroup namespace
+        (V2_PRIVATE, {"cgroup.controllers": "memory", "memory.max": str(2 << 30)}, 2 << 30, "v2"),
+        (V2_PRIVATE, {"cgroup.controllers": "memory", "memory.max": "max"}, None, "Mem"),
+        # cgroup v2 seen from the host's namespace: the lowest limit on the way up
+        (
+            "0::/system.slice/docker-1.scope\n",
+            {
+                "cgroup.controllers": "memory",
+                "system.slice/memory.max": str(3 << 30),
+                "system.slice/docker-1.scope/memory.max": "max",
+            },
+            3 << 30,
+            "v2",
+        ),
+        # a limit above the host's memory is no limit
+        (V2_PRIVATE, {"cgroup.controllers": "memory", "memory.max": str(64 << 30)}, None, "Mem"),
+        # no cgroup file system at all
+        ("", {}, None, "Mem"),
+    ],
+)
+def test_node_memory_is_the_lowest_cgroup_limit_or_the_hosts(
+    tmp_path: Path, proc_cgroup: str, files: dict[str, str], expected: int | None, source: str
+):
+    root = fake_node(tmp_path, proc_cgroup, files)
+    memory, where = slurm_conf.node_memory(root)
+    assert memory == (expected or HOST_KB * 1024)
+    assert where.startswith({"v1": "cgroup v1", "v2": "cgroup v2", "Mem": "MemTotal"}[source])
+
+
+@pytest.mark.parametrize(
+    ("memory_mib", "real_memory"),
+    [
+        (24105, 24105 - 2410),  # 10 % for the daemons
+        (2048, 2048 - 256),  # at least 256 MiB
+        (1024, 768),
+        (300, 150),  # at most half
+        (2, 1),
+    ],
+)
+def test_real_memory_leaves_a_margin_for_the_daemons(memory_mib: int, real_memory: int):
+    assert slurm_conf.real_memory_mib(memory_mib * MIB) == real_memory
+
+
+def test_a_node_without_memory_for_a_job_is_refused():
+    with pytest.raises(slurm_conf.Unusable, match="too little"):
+        slurm_conf.real_memory_mib(MIB // 2)
+
+
+def harness_slurm_conf(cpus: int) -> str:
+    """cluster/slurm.conf.template as the harness renders it."""
+    template = Template((CLUSTER / "slurm.conf.template").read_text())
+    return template.substitute(
+        cluster_name="cluster", controller="cluster", node_names="c1,c2", cpus=cpus
+    )
+
+
+def test_the_harness_slurm_conf_gets_real_memory_and_a_default_per_cpu():
+    filled, per_cpu = slurm_conf.render(harness_slurm_conf(cpus=4), 21695)
+    assert "@" not in filled
+    assert "NodeName=c1,c2 CPUs=4 RealMemory=21695 State=UNKNOWN" in filled.splitlines()
+    assert per_cpu == 21695 // 4
+    assert f"DefMemPerCPU={per_cpu}" in filled.splitlines()
+    assert "SelectTypeParameters=CR_CPU_Memory" in filled.splitlines()
+    partitions = [line for line in filled.splitlines() if line.startswith("PartitionName=")]
+    assert len(partitions) == 3 and all("OverSubscribe=YES" in line for line in partitions)
+
+
+def test_a_slurm_conf_without_node_cpus_or_placeholder_is_refused():
+    with pytest.raises(slurm_conf.Unusable, match="CPUs="):
+        slurm_conf.render("NodeName=c1 RealMemory=@REAL_MEMORY@\n", 1000)
+    with pytest.raises(slurm_conf.Unusable, match="placeholder"):
+        slurm_conf.render("NodeName=c1 CPUs=2 RealMemory=1000\n", 1000)
+
+
+def test_the_script_writes_the_filled_slurm_conf_and_says_why(tmp_path: Path):
+    root = fake_node(
+        tmp_path / "root", V1_CONTAINER, {"memory/memory.limit_in_bytes": "1073741824"}
+    )
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(harness_slurm_conf(cpus=2))
+    ran = subprocess.run(
+        [sys.executable, str(SLURM_CONF), str(conf), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "NodeName=c1,c2 CPUs=2 RealMemory=768 State=UNKNOWN" in ran.stdout.splitlines()
+    assert "DefMemPerCPU=384" in ran.stdout.splitlines()
+    assert ran.stderr.startswith("node memory 1024 MiB (cgroup v1 memory.limit_in_bytes of /)")
+
+
+def test_the_script_fails_with_a_reason_and_writes_nothing(tmp_path: Path):
+    root = fake_node(tmp_path / "root", mem_total_kb=512)
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(harness_slurm_conf(cpus=2))
+    ran = subprocess.run(
+        [sys.executable, str(SLURM_CONF), str(conf), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (ran.returncode, ran.stdout) == (1, "")
+    assert ran.stderr.startswith("testbuild-slurm-conf: the node has 524288 bytes")
