@@ -48,7 +48,7 @@ def test_each_service_runs_in_its_container_behind_one_address(split: Environmen
     )
     assert job["result"] == "Job submitted"
     document = requests.get(f"{api.url}/openapi.json", timeout=10).json()
-    assert sum(len(methods) for methods in document["paths"].values()) == 47
+    assert sum(len(methods) for methods in document["paths"].values()) == 51
 
 
 def test_a_stopped_service_is_reported_down_and_its_paths_answer_503(split: Environment):
