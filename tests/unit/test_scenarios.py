@@ -86,13 +86,19 @@ def test_requests_map_to_the_most_specific_operation():
     assert operation_of("POST", "/compute/jobs/upload") == ("POST", "/compute/jobs/upload")
     assert operation_of("DELETE", "/compute/jobs/42") == ("DELETE", "/compute/jobs/{jobid}")
     assert operation_of("GET", "/nowhere") is None
-    assert len(OPERATIONS) == 51 and len(OUT_OF_SCOPE) == 4
+    assert len(OPERATIONS) == 51 and OUT_OF_SCOPE == {}  # reservations: judged where offered
 
 
-def exchange(test: str, method: str, path: str) -> SimpleNamespace:
+def exchange(test: str, method: str, path: str, phase: str = "call") -> SimpleNamespace:
+    """An exchange as the suites' client records it (client.Exchange)."""
+    operation = operation_of(method, path)
     return SimpleNamespace(
         test=test,
-        operation=operation_of(method, path),
+        phase=phase,
+        path=path,
+        status=200,
+        operation=operation,
+        subject=operation,
         request=f"{method} {path}",
         response="HTTP 200",
     )
@@ -101,7 +107,13 @@ def exchange(test: str, method: str, path: str) -> SimpleNamespace:
 def test_the_matrix_comes_from_what_tests_did():
     cases = [
         Case("s/test_utilities.py::ok", "utilities", PASS),
-        Case("s/test_utilities.py::broken", "utilities", FAIL, reason="expected 400, got 200"),
+        Case(
+            "s/test_utilities.py::broken",
+            "utilities",
+            FAIL,
+            reason="expected 400, got 200",
+            failed_phase="call",
+        ),
         Case(
             "s/test_compute.py::skipped",
             "compute",
@@ -123,12 +135,15 @@ def test_the_matrix_comes_from_what_tests_did():
     assert matrix["GET /compute/nodes"]["status"] == "skipped"
     assert "no scheduler" in matrix["GET /compute/nodes"]["detail"]
     assert matrix["GET /utilities/view"]["status"] == "not-covered"
-    assert matrix["GET /reservations"]["status"] == "out-of-scope"
+    assert matrix["GET /reservations"]["status"] == "not-covered"
     failure = next(c for c in document["cases"] if c["status"] == FAIL)["failure"]
     assert failure == {
         "request": "GET /utilities/stat",
         "actual": "HTTP 200",
         "expected": "expected 400, got 200",
+        "source": None,
+        "operations": ["GET /utilities/stat"],
+        "phase": "call",
     }
     assert document["scores"]["utilities"] == {"passed": 2, "total": 19, "percent": 10.5}
     assert document["totals"] == {"PASS": 1, "FAIL": 1, "SKIP": 1, "ERROR": 0}
