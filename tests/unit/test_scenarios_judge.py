@@ -6,22 +6,18 @@ the report carries levels, sources, checks, warnings and requests."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import requests
 
-from firecrest_testbuild import scenarios
 from firecrest_testbuild.scenarios import verdict
 from firecrest_testbuild.scenarios.client import SHARED, Recorder
 from firecrest_testbuild.scenarios.endpoints import operation_of
 from firecrest_testbuild.scenarios.report import ERROR, FAIL, PASS, Case, build, markdown
 from firecrest_testbuild.scenarios.verdict import (
-    Source,
     client,
     must,
     operations_of,
@@ -32,39 +28,6 @@ from firecrest_testbuild.scenarios.verdict import (
 )
 
 # --- every check says where its expectation comes from --------------------------
-
-
-def scenario_tests() -> list[tuple[str, Any]]:
-    """Every test function of the suites (scenarios/test_*.py), by id."""
-    found = []
-    for module_info in pkgutil.iter_modules(scenarios.__path__):
-        if not module_info.name.startswith("test_"):
-            continue
-        module = importlib.import_module(f"firecrest_testbuild.scenarios.{module_info.name}")
-        found += [
-            (f"{module_info.name}::{name}", function)
-            for name, function in vars(module).items()
-            if name.startswith("test_") and callable(function)
-        ]
-    return found
-
-
-def source_marks(function: Any) -> list[pytest.Mark]:
-    return [mark for mark in getattr(function, "pytestmark", []) if mark.name == "source"]
-
-
-def test_every_scenario_declares_one_source_for_its_plain_asserts():
-    tests = scenario_tests()
-    assert len(tests) > 50
-    undeclared = [
-        test_id
-        for test_id, function in tests
-        if [len(m.args) for m in source_marks(function)] != [1]
-        or not isinstance(source_marks(function)[0].args[0], Source)
-    ]
-    assert undeclared == [], (
-        f"add @pytest.mark.source(spec|tutorial|client|reference(...)): {undeclared}"
-    )
 
 
 def test_the_level_follows_the_kind_of_source():
@@ -364,3 +327,28 @@ def test_the_report_names_what_the_target_says_it_is(monkeypatch, tmp_path):
     summary = report._target_summary(config)  # type: ignore[arg-type]
     assert (summary["implementation"], summary["version"]) == ("upstream 2024-05", "v1.16.6")
     assert summary["reported"] == "FIRECREST_VERSION=v1.16.6, FIRECREST_BUILD=upstream 2024-05"
+
+
+def test_a_version_pyfirecrest_cannot_parse_is_a_finding_with_its_cause(bound):
+    from packaging.version import InvalidVersion, parse
+
+    from firecrest_testbuild.scenarios import test_client_pyfirecrest as walk
+
+    reported = "1.16.6 (testbuild)"
+    with pytest.raises(InvalidVersion):  # what pyfirecrest's first call does with it
+        parse(reported)
+    general = [{"name": "FIRECREST_VERSION", "value": reported}]
+    parameters = answer("GET", "/status/parameters", {"out": {"general": general}})
+    setattr(parameters, verdict.OPERATION_ATTRIBUTE, "GET /status/parameters")
+    target = SimpleNamespace(api=SimpleNamespace(version="1.16.1"))
+    client_ = SimpleNamespace(target=target, request=lambda *args, **kwargs: parameters)
+    chosen: list[str] = []
+    item = bound()
+    walk.usable_version(client_, SimpleNamespace(set_api_version=chosen.append))
+    assert chosen == ["1.16.1"]  # the walk goes on, with the declared version
+    answered, finding = verdict.checks_of(item.user_properties)
+    assert answered["passed"] is True and answered["level"] == "MUST"  # the 200
+    assert finding["passed"] is False and finding["level"] == "SHOULD"
+    assert f"FIRECREST_VERSION {reported!r} is not a version" in finding["message"]
+    assert "InvalidVersion" in finding["message"] and finding["kind"] == "client"
+    assert finding["about"] == ["GET /status/parameters"]
