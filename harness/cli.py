@@ -128,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
         "--report", type=Path, default=Path("out"), help="report folder (default: ./out)"
     )
     suites.add_argument(
+        "--strict",
+        action="store_true",
+        help="a missed SHOULD check fails its test (default: a warning in the report)",
+    )
+    suites.add_argument(
         "--compare",
         nargs=2,
         type=Path,
@@ -324,7 +329,7 @@ def _conformance(arguments: argparse.Namespace) -> int:
             print(f"compare page: {arguments.html}")
         return 0
     target = arguments.target or _running(arguments).target_file()
-    code = conformance.run(target, arguments.report, arguments.pytest_args)
+    code = conformance.run(target, arguments.report, arguments.pytest_args, strict=arguments.strict)
     print(f"report: {arguments.report}/report.html, report.md, report.json, junit.xml")
     return code
 

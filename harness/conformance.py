@@ -12,8 +12,15 @@ from typing import Any
 from firecrest_testbuild.harness.paths import PACKAGE, SCENARIOS
 
 
-def run(target: Path, report: Path, extra: list[str] | None = None, quiet: bool = False) -> int:
-    """pytest on scenarios/ against `target`; the report goes to `report`."""
+def run(
+    target: Path,
+    report: Path,
+    extra: list[str] | None = None,
+    quiet: bool = False,
+    strict: bool = False,
+) -> int:
+    """pytest on scenarios/ against `target`; the report goes to `report`.
+    `strict`: a missed SHOULD check fails its test (otherwise a warning)."""
     command = [
         sys.executable,
         "-m",
@@ -28,6 +35,7 @@ def run(target: Path, report: Path, extra: list[str] | None = None, quiet: bool 
         str(report),
         "-p",
         "no:cacheprovider",
+        *(["--strict-should"] if strict else []),
         *(extra or []),
     ]
     completed = subprocess.run(command, capture_output=quiet, timeout=3600)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,48 +17,114 @@ import requests
 
 from firecrest_testbuild.scenarios.endpoints import operation_of
 from firecrest_testbuild.scenarios.target import Identity, Target
+from firecrest_testbuild.scenarios.verdict import (
+    OPERATION_ATTRIBUTE,
+    must,
+    reference,
+    should,
+    spec,
+    tutorial,
+)
 
 FINAL_STATUSES = {"114", "115", "117", "118", "200", "400"}
 TOKEN_MARGIN = 30  # seconds before expiry a token is renewed
 
 
+SHARED = "session"  # the pseudo-test charged with session-scoped fixtures' requests
+
+
 @dataclass(frozen=True)
 class Exchange:
-    test: str
+    test: str  # the test (or shared fixture's owner) that sent it
+    phase: str  # setup, call or teardown
     method: str
     path: str
     operation: tuple[str, str] | None
     status: int
     request: str
     response: str
+    # The operation the exchange serves: its own, or for a look at a task
+    # (GET /tasks/{taskid}) the operation that created the task.
+    subject: tuple[str, str] | None = None
 
 
 @dataclass
 class Recorder:
-    """What the suites sent and got, attributed to the test that sent it."""
+    """What the suites sent and got, each exchange charged to the test and
+    phase that sent it (the plugin sets them: `charged_to`)."""
 
     exchanges: list[Exchange] = field(default_factory=list)
-    current_test: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    charges: list[tuple[str, str]] = field(default_factory=list)
+    task_origins: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def current(self) -> tuple[str, str]:
+        return self.charges[-1] if self.charges else ("", "")
+
+    def charge(self, test: str, phase: str) -> None:
+        self.charges.append((test, phase))
+
+    def release(self) -> None:
+        if self.charges:
+            self.charges.pop()
+
+    @contextmanager
+    def charged_to(self, test: str, phase: str) -> Iterator[None]:
+        self.charge(test, phase)
+        try:
+            yield
+        finally:
+            self.release()
 
     def record(self, response: requests.Response, path: str) -> None:
         request = response.request
         body = request.body if isinstance(request.body, str | bytes) else b""
         shown = body[:300] if isinstance(body, str) else body[:300].decode(errors="replace")
+        operation = operation_of(request.method or "", path)
+        test, phase = self.current
         exchange = Exchange(
-            test=self.current_test,
+            test=test,
+            phase=phase,
             method=request.method or "",
             path=path,
-            operation=operation_of(request.method or "", path),
+            operation=operation,
             status=response.status_code,
             request=f"{request.method} {request.url}\n{shown}".strip(),
             response=_response_text(response),
+            subject=self._subject(path, operation),
         )
+        if operation is not None:
+            setattr(response, OPERATION_ATTRIBUTE, " ".join(operation))
+            self._remember_task(response, operation)
         with self.lock:
             self.exchanges.append(exchange)
 
     def of_test(self, test: str) -> list[Exchange]:
         return [exchange for exchange in self.exchanges if exchange.test == test]
+
+    def origin(self, task_id: str) -> str | None:
+        """The operation ("GET /compute/jobs") that created a task, if recorded."""
+        found = self.task_origins.get(task_id)
+        return " ".join(found) if found else None
+
+    def _subject(self, path: str, operation: tuple[str, str] | None) -> tuple[str, str] | None:
+        if operation == ("GET", "/tasks/{taskid}"):
+            return self.task_origins.get(path.rstrip("/").rsplit("/", 1)[-1], operation)
+        return operation
+
+    def _remember_task(self, response: requests.Response, operation: tuple[str, str]) -> None:
+        """A 'Task created' answer: later looks at that task serve this operation."""
+        if operation[1].startswith("/tasks") or not response.ok:
+            return
+        if "json" not in response.headers.get("Content-Type", ""):
+            return
+        try:
+            task_id = response.json().get("task_id")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(task_id, str):
+            self.task_origins[task_id] = operation
 
 
 def _response_text(response: requests.Response) -> str:
@@ -197,37 +264,89 @@ class Client:
 
     def task(self, task_id: str) -> dict[str, Any]:
         response = self.request("GET", f"/tasks/{task_id}", machine=False)
-        assert response.status_code == 200, f"GET /tasks/{task_id}: {response.status_code}"
-        return response.json()["task"]
+        must(
+            response.status_code == 200,
+            f"GET /tasks/{task_id}: {response.status_code} {response.text[:200]}",
+            TASK_IS_SHOWN,
+            about=response,
+        )
+        task: dict[str, Any] = response.json()["task"]
+        return task
 
     def wait_task(
         self, task_id: str, until: set[str] = FINAL_STATUSES, timeout: float | None = None
     ) -> dict[str, Any]:
-        """Poll a task until its status is in `until`; on timeout, report its last state."""
-        return poll(
-            lambda: self.task(task_id),
-            lambda task: task["status"] in until,
-            timeout=timeout or self.target.limits.task_timeout,
-            what=f"task {task_id} reaching status {sorted(until)}",
-            show=lambda task: (
-                f"status {task['status']} ({task.get('description')}),"
-                f" data {str(task.get('data'))[:300]}"
-            ),
-        )
+        """Poll a task until its status is in `until`; on timeout, report its
+        last state as a miss about the operation that created the task."""
+        try:
+            return poll(
+                lambda: self.task(task_id),
+                lambda task: task["status"] in until,
+                timeout=timeout or self.target.limits.task_timeout,
+                what=f"task {task_id} reaching status {sorted(until)}",
+                show=lambda task: (
+                    f"status {task['status']} ({task.get('description')}),"
+                    f" data {str(task.get('data'))[:300]}"
+                ),
+            )
+        except PollTimeout as timeout_error:
+            must(False, str(timeout_error), TASK_ENDS, about=self.recorder.origin(task_id))
+            raise  # must() raised already; this line keeps the type checker informed
 
     def created_task(self, response: requests.Response) -> str:
         """The task id of a 'Task created' answer (checked)."""
-        assert response.status_code in (200, 201), (
-            f"{response.request.method} {response.request.path_url}: expected a task,"
-            f" got {response.status_code} {response.text[:200]}"
+        what = f"{response.request.method} {response.request.path_url}"
+        operation = getattr(response, OPERATION_ATTRIBUTE, what)
+        must(
+            response.status_code in (200, 201),
+            f"{what}: expected a task, got {response.status_code} {response.text[:200]}",
+            spec(operation, "a task is created: 200/201 'Task created' (Task-Creation-Success)"),
+            about=response,
         )
         body = response.json()
-        assert body.get("success") == "Task created", body
-        assert body["task_url"].endswith(f"/tasks/{body['task_id']}"), body
-        return body["task_id"]
+        task_id = body.get("task_id")
+        must(
+            isinstance(task_id, str) and task_id, f"{what}: no task_id in {body}", TASK_ID, response
+        )
+        should(
+            body.get("success") == "Task created",
+            f"{what}: success is {body.get('success')!r}",
+            TASK_CREATED_TEXT,
+            about=response,
+        )
+        url = body.get("task_url")
+        should(
+            url is None or str(url).endswith(f"/tasks/{task_id}"),
+            f"{what}: task_url {url!r} does not name the task",
+            TASK_URL,
+            about=response,
+        )
+        return str(task_id)
 
     def task_result(self, response: requests.Response) -> Any:
         """The data of the task a response created, which must end in status 200."""
         task = self.wait_task(self.created_task(response))
-        assert task["status"] == "200", f"task ended {task['status']}: {task['data']}"
+        must(
+            task["status"] == "200",
+            f"task ended {task['status']}: {str(task['data'])[:300]}",
+            TASK_SUCCEEDS,
+            about=response,
+        )
         return task["data"]
+
+
+TASK_IS_SHOWN = spec("GET /tasks/{taskid}", "200 with the task of its owner")
+TASK_ENDS = spec(
+    "GET /tasks/{taskid}",
+    "a long running task's progress and result is tracked through its id: it ends",
+)
+TASK_ID = tutorial(
+    "Submit a job", "the answer carries the task ID with which the request is tracked"
+)
+TASK_SUCCEEDS = spec(
+    "GET /tasks/{taskid}", "the task of a successful request ends in status 200 with its result"
+)
+TASK_CREATED_TEXT = reference("every task-creating route", 'answers {"success": "Task created"}')
+TASK_URL = reference(
+    "compute.py", "task_url, when sent, is the task's URL (/tasks/<id>); storage sends none"
+)

@@ -1,14 +1,22 @@
 """The pytest plugin of the conformance suites.
 
 Options: --target FILE (or TESTBUILD_TARGET) names the deployment; --report
-DIR writes JUnit XML, JSON, Markdown and HTML there. Fixtures: `target`,
-`client` and `other` (the target's two identities), `workdir` and
+DIR writes JUnit XML, JSON, Markdown and HTML there; --strict-should fails a
+test on a missed SHOULD check (otherwise a warning in the report). Fixtures:
+`target`, `client` and `other` (the target's two identities), `workdir` and
 `other_workdir` (a fresh folder per run and identity, removed afterwards),
-`truth` (checks on the system and in the staging store, each reported as
-skipped with the reason when the target grants no access). The fixture
-`testbuild_target` (a running local testbuild, for client projects' CI) is
-the harness's (firecrest_testbuild.harness.pytest_plugin).
-Marker: `requires(capability)` skips a test the target does not offer.
+`folder` (a fresh folder per test), `cancel_at_end` (jobs cancelled in the
+test's teardown), `truth` (checks on the system and in the staging store,
+each reported as skipped with the reason when the target grants no access).
+The fixture `testbuild_target` (a running local testbuild, for client
+projects' CI) is the harness's (firecrest_testbuild.harness.pytest_plugin).
+Markers: `requires(capability)` skips a test the target does not offer;
+`source(...)` names where a test's plain asserts come from (verdict.py);
+`covers(*operations)` names the operations a test is about.
+
+Every request the suites' client sends is charged to the test and phase
+(setup, call, teardown) running it; requests of session- and module-scoped
+fixtures to a pseudo-test of their own ("session", or the module's id).
 """
 
 from __future__ import annotations
@@ -16,20 +24,29 @@ from __future__ import annotations
 import datetime
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
-from firecrest_testbuild.scenarios.client import Client, Recorder
+from firecrest_testbuild.scenarios import verdict
+from firecrest_testbuild.scenarios.client import SHARED, Client, Recorder
 from firecrest_testbuild.scenarios.target import Target, TargetError, load
 from firecrest_testbuild.scenarios.truth import SystemTruth, Truth
+
+RECORDER = pytest.StashKey[Recorder]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("firecrest conformance")
     group.addoption("--target", help="the target description (YAML); or TESTBUILD_TARGET")
     group.addoption("--report", help="write the conformance report (JUnit, JSON, MD, HTML) here")
+    group.addoption(
+        verdict.STRICT_OPTION,
+        action="store_true",
+        default=False,
+        help="fail a test on a missed SHOULD check (default: a warning in the report)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,6 +54,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "requires(capability): skip unless the target offers the capability"
     )
     config.addinivalue_line("markers", "covers(*operations): operations a test is about")
+    config.addinivalue_line(
+        "markers", "source(source): where the test's plain asserts come from (verdict.py)"
+    )
+    config.stash[RECORDER] = Recorder()
     report = config.getoption("--report", default=None)
     if report:
         Path(report).mkdir(parents=True, exist_ok=True)
@@ -45,6 +66,116 @@ def pytest_configure(config: pytest.Config) -> None:
         from firecrest_testbuild.scenarios.report import ReportCollector
 
         config.pluginmanager.register(ReportCollector(config, Path(report)), "conformance-report")
+
+
+def recorder_of(config: pytest.Config) -> Recorder:
+    return config.stash[RECORDER]
+
+
+# Each phase of a test: its requests and checks are charged to it.
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _charged(item, "setup"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _charged(item, "call"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _charged(item, "teardown"))
+
+
+def _charged(item: pytest.Item, phase: str) -> Generator[None, None, None]:
+    verdict.bind(item, phase)
+    with recorder_of(item.config).charged_to(item.nodeid, phase):
+        try:
+            return (yield)
+        finally:
+            verdict.bind(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    """A session- or module-scoped fixture's requests belong to no test: they
+    are charged to its pseudo-test, in its setup and in its teardown."""
+    owner = _shared_owner(fixturedef, request)
+    if owner is None:
+        return (yield)
+    recorder = recorder_of(request.config)
+    # Finalizers run last-in first-out: this one runs after the fixture's own
+    # teardown, the one added after setup runs before it.
+    fixturedef.addfinalizer(recorder.release)
+    try:
+        with recorder.charged_to(owner, "setup"):
+            return (yield)
+    finally:
+        fixturedef.addfinalizer(lambda: recorder.charge(owner, "teardown"))
+
+
+def _shared_owner(
+    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
+) -> str | None:
+    if fixturedef.scope == "session":
+        return SHARED
+    if fixturedef.scope in ("package", "module", "class"):
+        return request.node.nodeid or SHARED
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call" and not report.skipped:
+        _judge_own_asserts(item, call, report)
+    return report
+
+
+def _judge_own_asserts(
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> None:
+    """Record the test's plain asserts as one check of its declared source; a
+    SHOULD-level test's missed assert is a warning unless --strict-should."""
+    source = verdict.declared_source(item)
+    error = call.excinfo
+    if source is None or (error is not None and not _own_assert_missed(error)):
+        return  # a must() miss or a crash: the test's own asserts were not judged
+    message = _first_line(report) if error else "the test's own assertions"
+    about = _last_served(item) if error else ()
+    check = verdict.Check(source, message, passed=error is None, about=about)
+    verdict.record(item, check)
+    report.user_properties.append(check.as_property())
+    if error and source.level == "SHOULD" and not verdict.strict(item.config):
+        report.outcome = "passed"
+        report.longrepr = None
+
+
+def _last_served(item: pytest.Item) -> tuple[str, ...]:
+    """A plain assert names no response: it is taken to be about the operation
+    the test's last request served (a look at a task serves the operation
+    that created the task); cleanup belongs to the teardown, so never that."""
+    sent = [e for e in recorder_of(item.config).of_test(item.nodeid) if e.phase == "call"]
+    subject = sent[-1].subject or sent[-1].operation if sent else None
+    return (" ".join(subject),) if subject else ()
+
+
+def _own_assert_missed(error: pytest.ExceptionInfo[BaseException]) -> bool:
+    return error.errisinstance(AssertionError) and not error.errisinstance(verdict.MustMiss)
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    """The assert's own message, without pytest's explanation of it."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)[:500]
+    return text.removeprefix("AssertionError: ").split("\nassert ", 1)[0].strip()
 
 
 @pytest.fixture(scope="session")
@@ -63,19 +194,7 @@ def target(request: pytest.FixtureRequest) -> Target:
 
 @pytest.fixture(scope="session")
 def recorder(request: pytest.FixtureRequest) -> Recorder:
-    found = getattr(request.config, "_conformance_recorder", None)
-    if found is None:
-        found = Recorder()
-        request.config._conformance_recorder = found  # type: ignore[attr-defined]
-    return found
-
-
-@pytest.fixture(autouse=True)
-def _attribute_requests(request: pytest.FixtureRequest) -> Iterator[None]:
-    recorder = getattr(request.config, "_conformance_recorder", None)
-    if recorder is not None:
-        recorder.current_test = request.node.nodeid
-    yield
+    return recorder_of(request.config)
 
 
 @pytest.fixture(autouse=True)
@@ -139,6 +258,16 @@ def folder(client: Client, workdir: str, request: pytest.FixtureRequest) -> str:
     made = client.post("/utilities/mkdir", targetPath=path)
     assert made.status_code == 201, made.text
     return path
+
+
+@pytest.fixture
+def cancel_at_end(client: Client) -> Iterator[Callable[[str], None]]:
+    """Jobs to cancel in the test's teardown, whatever became of the test:
+    cleanup, sent in the teardown phase and never judged."""
+    jobs: list[str] = []
+    yield jobs.append
+    for jobid in jobs:
+        client.request("DELETE", f"/compute/jobs/{jobid}")
 
 
 @pytest.fixture(scope="session")

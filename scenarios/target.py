@@ -69,6 +69,9 @@ class System(Strict):
     filesystems: tuple[str, ...] = ()
     partition: str | None = None  # for jobs; None: the default partition
     account: str | None = None  # a Slurm account the first identity may use
+    # A node type (feature) reservations may ask for (POST /reservations nodeType),
+    # for targets offering the `reservations` endpoints; None: no reservation is made.
+    reservation_node_type: str | None = None
 
 
 class Capabilities(Strict):
@@ -77,7 +80,7 @@ class Capabilities(Strict):
     transfer: Literal["s3", "none"] = "s3"  # /storage/xfer-external
     internal_transfers: bool = True  # /storage/xfer-internal
     ssh_auth: Literal["certificate", "static-key"] = "certificate"
-    optional_endpoints: tuple[str, ...] = ()  # e.g. "reservations"
+    optional_endpoints: tuple[str, ...] = ()  # "reservations": /reservations is offered
 
 
 class Limits(Strict):

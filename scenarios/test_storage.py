@@ -12,8 +12,10 @@ import pytest
 import requests
 
 from firecrest_testbuild.scenarios.client import Client
-from firecrest_testbuild.scenarios.test_compute import accounted
+from firecrest_testbuild.scenarios.expect import refused, storage_unknown_machine_refused
+from firecrest_testbuild.scenarios.test_compute import ENDED, accounted
 from firecrest_testbuild.scenarios.truth import Truth
+from firecrest_testbuild.scenarios.verdict import must, spec, tutorial
 
 MB = 1024 * 1024
 
@@ -31,6 +33,13 @@ def post_form(task: dict, content: bytes, name: str) -> None:
     assert answer.status_code in (200, 201, 204), answer.text[:300]
 
 
+@pytest.mark.source(
+    spec(
+        "POST /storage/xfer-external/upload, /download, /invalidate",
+        "upload: task 111 with the form, 114 once the file is in place; download: task 117"
+        " with the URL; invalidate: 201 Invalidate-ok, the URL no longer serves the file",
+    )
+)
 @pytest.mark.requires("s3-transfer")
 @pytest.mark.covers(
     "POST /storage/xfer-external/upload",
@@ -77,12 +86,13 @@ def test_external_upload_and_download_round_trip(client: Client, folder: str, tr
     assert requests.get(url, timeout=60).status_code in (403, 404)
 
 
-def refused(response: requests.Response, *headers: str) -> None:
-    """A 400 carrying one of `headers`."""
-    assert response.status_code == 400, (response.status_code, response.text[:200])
-    assert any(header in response.headers for header in headers), (headers, dict(response.headers))
-
-
+@pytest.mark.source(
+    spec(
+        "POST /storage/xfer-external/download, /upload, /invalidate",
+        "400 with X-Not-Found, X-Permission-Denied, X-A-Directory, X-Invalid-Path; 400 for"
+        " an unknown task",
+    )
+)
 @pytest.mark.requires("s3-transfer")
 @pytest.mark.covers(
     "POST /storage/xfer-external/upload",
@@ -117,9 +127,38 @@ def test_external_transfer_errors(client: Client, other_workdir: str, folder: st
     assert unknown.status_code == 400, unknown.status_code
 
 
-def internal(client: Client, operation: str, **form: Any) -> None:
-    job = client.task_result(client.post(f"/storage/xfer-internal/{operation}", **form))
-    accounted(client, str(job["jobid"]), "COMPLETED")
+STORAGE_MACHINE = spec(
+    "POST /storage/xfer-internal/*, POST /storage/xfer-external/*",
+    "X-Machine-Name (required) names the system; the only answer but 'Task created' is 400",
+)
+
+
+@pytest.mark.source(STORAGE_MACHINE)
+@pytest.mark.requires("s3-transfer")
+@pytest.mark.covers("POST /storage/xfer-external/download")
+def test_external_transfers_refuse_an_unknown_machine(client: Client, folder: str):
+    storage_unknown_machine_refused(
+        client, "/storage/xfer-external/download", sourcePath=f"{folder}/anything"
+    )
+
+
+@pytest.mark.source(STORAGE_MACHINE)
+@pytest.mark.requires("internal-transfers")
+@pytest.mark.covers("POST /storage/xfer-internal/cp")
+def test_internal_transfers_refuse_an_unknown_machine(client: Client, folder: str):
+    storage_unknown_machine_refused(
+        client, "/storage/xfer-internal/cp", sourcePath=f"{folder}/a", targetPath=f"{folder}/b"
+    )
+
+
+def internal(client: Client, operation: str, **form: Any) -> dict:
+    """An internal transfer, run to its end: its task's job, ended in the
+    accounting. Whether it did what it should is for the caller to check: the
+    job's state says little (a transfer job may end with an `echo`)."""
+    answer = client.post(f"/storage/xfer-internal/{operation}", **form)
+    job: dict = client.task_result(answer)
+    accounted(client, str(job["jobid"]), ENDED)
+    return job
 
 
 def content(client: Client, path: str) -> str:
@@ -132,6 +171,18 @@ def names(client: Client, path: str) -> set[str]:
     }
 
 
+def on_system(truth: Truth, client: Client, what: str, command: str) -> str | None:
+    """The output of `command` run as the client's user, where granted."""
+    system = truth.system(what)
+    return None if system is None else system.run(client.user, command).text
+
+
+@pytest.mark.source(
+    spec(
+        "POST /storage/xfer-internal/{cp,mv,rsync,rm,compress,extract}",
+        "copy, move, synchronise, remove, compress and extract as a job of the scheduler",
+    )
+)
 @pytest.mark.requires("internal-transfers")
 @pytest.mark.covers(
     *(
@@ -139,34 +190,62 @@ def names(client: Client, path: str) -> set[str]:
         for op in ("cp", "mv", "rsync", "rm", "compress", "extract")
     )
 )
-def test_internal_transfers(client: Client, folder: str):
+def test_internal_transfers(client: Client, folder: str, truth: Truth):
     client.post("/utilities/mkdir", targetPath=f"{folder}/src")
     client.post("/utilities/upload", targetPath=f"{folder}/src", files={"file": ("a", b"hello")})
+    hello = hashlib.sha1(b"hello").hexdigest()
     internal(client, "cp", sourcePath=f"{folder}/src", targetPath=f"{folder}/copy")
     assert names(client, f"{folder}/copy") == {"a"}
     assert content(client, f"{folder}/copy/a") == "hello"
+    summed = on_system(truth, client, "the copy's bytes on the system", f"sha1sum {folder}/copy/a")
+    assert summed is None or summed.split()[0] == hello, summed
     internal(client, "rsync", sourcePath=f"{folder}/src/", targetPath=f"{folder}/synced")
     assert names(client, f"{folder}/synced") == {"a"}
     internal(client, "mv", sourcePath=f"{folder}/copy", targetPath=f"{folder}/moved")
     assert names(client, folder) == {"src", "synced", "moved"}
+    listed = on_system(truth, client, "the move on the system", f"ls -A {folder}")
+    assert listed is None or set(listed.split()) == {"src", "synced", "moved"}, listed
     internal(client, "compress", sourcePath=f"{folder}/src", targetPath=f"{folder}/src.tar.gz")
     internal(client, "extract", sourcePath=f"{folder}/src.tar.gz", targetPath=f"{folder}/moved")
     assert "src" in names(client, f"{folder}/moved")
     assert content(client, f"{folder}/moved/src/a") == "hello"
     internal(client, "rm", targetPath=f"{folder}/synced")
     assert "synced" not in names(client, folder)
+    gone = on_system(truth, client, "the removal on the system", f"ls -A {folder}")
+    assert gone is None or "synced" not in gone.split(), gone
 
 
+ON_BEHALF = tutorial(
+    "Obtain credentials",
+    "requests act on behalf of the authenticated user: what the user cannot read is not"
+    " copied, where the user cannot write nothing is written",
+)
+
+
+@pytest.mark.source(ON_BEHALF)
 @pytest.mark.requires("internal-transfers")
 @pytest.mark.covers("POST /storage/xfer-internal/cp")
-def test_internal_transfers_refuse_what_the_user_cannot_use(
-    client: Client, folder: str, other_workdir: str
+def test_internal_transfers_cannot_use_what_the_user_cannot(
+    client: Client, other: Client, folder: str, other_workdir: str, truth: Truth
 ):
-    unreadable = client.post(
-        "/storage/xfer-internal/cp", sourcePath=other_workdir, targetPath=f"{folder}/x"
-    )
-    assert unreadable.status_code == 400
-    unwritable = client.post(
-        "/storage/xfer-internal/cp", sourcePath=folder, targetPath=f"{other_workdir}/x"
-    )
-    assert unwritable.status_code == 400
+    """Refused at once, or by the task, or run as a job that fails: all three
+    conformant (the reference checks no path and runs the job), so the
+    judge is the effect: nothing copied either way."""
+    attempt(client, "cp", sourcePath=other_workdir, targetPath=f"{folder}/stolen")
+    attempt(client, "cp", sourcePath=folder, targetPath=f"{other_workdir}/dropped")
+    assert "stolen" not in names(client, folder)
+    theirs = other.get("/utilities/ls", targetPath=other_workdir)
+    must(theirs.status_code == 200, theirs.text[:200], spec("GET /utilities/ls", "200"), theirs)
+    assert "dropped" not in {entry["name"] for entry in theirs.json()["output"]}
+    if (system := truth.system("nothing written in the other user's folder")) is not None:
+        assert "dropped" not in system.run(other.user, f"ls -A {other_workdir}").text.split()
+
+
+def attempt(client: Client, operation: str, **form: Any) -> None:
+    """Send an internal transfer the user may not make; wait for its job, if any."""
+    answer = client.post(f"/storage/xfer-internal/{operation}", **form)
+    if answer.status_code == 400:
+        return
+    task = client.wait_task(client.created_task(answer))
+    if task["status"] == "200":
+        accounted(client, str(task["data"]["jobid"]), ENDED)

@@ -21,6 +21,7 @@ from firecrest_testbuild.scenarios.client import Client
 from firecrest_testbuild.scenarios.test_compute import accounted
 from firecrest_testbuild.scenarios.test_storage import post_form
 from firecrest_testbuild.scenarios.truth import Truth
+from firecrest_testbuild.scenarios.verdict import tutorial
 
 pytestmark = [pytest.mark.requires("scheduler"), pytest.mark.requires("s3-transfer")]
 
@@ -41,6 +42,23 @@ def send_with_the_tasks_command(task: dict, folder: Path) -> None:
     assert statuses and statuses[-1].startswith("2"), sent.stdout[-500:]
 
 
+@pytest.mark.source(
+    tutorial(
+        "every step, in order",
+        "the calls, answers, header texts, job files and transfers the tutorial shows",
+    )
+)
+@pytest.mark.covers(
+    "GET /status/systems",
+    "GET /utilities/ls",
+    "POST /utilities/upload",
+    "POST /compute/jobs/upload",
+    "GET /tasks/{taskid}",
+    "GET /compute/acct",
+    "GET /utilities/download",
+    "POST /storage/xfer-external/upload",
+    "POST /storage/xfer-external/download",
+)
 def test_the_tutorial(
     client: Client,
     other_workdir: str,
@@ -77,9 +95,10 @@ def test_the_tutorial(
         f"#SBATCH --output={folder}/res.txt\n#SBATCH --ntasks=1\n#SBATCH --time=10:00\n\n"
         f"sha1sum {folder}/input_file\n"
     ).encode()
-    submission = client.created_task(
-        client.post("/compute/jobs/upload", files={"file": ("script.sh", script)})
-    )
+    submitted = client.post("/compute/jobs/upload", files={"file": ("script.sh", script)})
+    submission = client.created_task(submitted)
+    # "Submit a job": the answer carries the task's URL as well.
+    assert str(submitted.json().get("task_url")).endswith(f"/tasks/{submission}"), submitted.text
     done = client.wait_task(submission)
     assert done["status"] == "200", done["data"]
     job = done["data"]

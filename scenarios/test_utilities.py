@@ -11,7 +11,9 @@ import tarfile
 import pytest
 
 from firecrest_testbuild.scenarios.client import Client
+from firecrest_testbuild.scenarios.expect import refused, unknown_machine_refused, x_headers
 from firecrest_testbuild.scenarios.truth import Truth
+from firecrest_testbuild.scenarios.verdict import must, reference, should, spec
 
 TEXT = b"one\ntwo\nthree\n"
 
@@ -24,12 +26,9 @@ def text_file(client: Client, folder: str) -> str:
     return path
 
 
-def error(response, header: str) -> str:
-    assert response.status_code == 400, (response.status_code, response.text[:200])
-    assert header in response.headers, f"{header} missing; headers: {dict(response.headers)}"
-    return response.headers[header]
-
-
+@pytest.mark.source(
+    spec("GET /utilities/ls", "File-metadata of each entry; showhidden lists hidden files")
+)
 @pytest.mark.covers("GET /utilities/ls")
 def test_ls_lists_hidden_files_only_when_asked(client: Client, folder: str, text_file: str):
     client.post("/utilities/upload", targetPath=folder, files={"file": (".hidden", b"h")})
@@ -44,6 +43,9 @@ def test_ls_lists_hidden_files_only_when_asked(client: Client, folder: str, text
     assert {e["name"] for e in hidden.json()["output"]} == {"f.txt", ".hidden"}
 
 
+@pytest.mark.source(
+    spec("GET /utilities/ls", "numericUid shows numeric IDs; recursive lists subfolders")
+)
 @pytest.mark.covers("GET /utilities/ls")
 def test_ls_numeric_ids_and_recursion(client: Client, folder: str, text_file: str):
     client.post("/utilities/mkdir", targetPath=f"{folder}/sub")
@@ -54,23 +56,30 @@ def test_ls_numeric_ids_and_recursion(client: Client, folder: str, text_file: st
     assert any(entry["name"].endswith("in") and "sub" in entry["name"] for entry in deep)
 
 
+@pytest.mark.source(spec("GET /utilities/ls", "400 with X-Invalid-Path or X-Permission-Denied"))
 @pytest.mark.covers("GET /utilities/ls")
 def test_ls_errors(client: Client, folder: str):
     missing = client.get("/utilities/ls", targetPath=f"{folder}/missing")
-    assert error(missing, "X-Invalid-Path").startswith(f"{folder}/missing")
+    assert refused(missing, "X-Invalid-Path").startswith(f"{folder}/missing")
     denied = client.get("/utilities/ls", targetPath="/root")
-    error(denied, "X-Permission-Denied")
+    refused(denied, "X-Permission-Denied")
 
 
+@pytest.mark.source(
+    spec("POST /utilities/mkdir", "201; p makes parents; 400 with X-Invalid-Path or X-Exists")
+)
 @pytest.mark.covers("POST /utilities/mkdir")
 def test_mkdir(client: Client, folder: str):
     assert client.post("/utilities/mkdir", targetPath=f"{folder}/a/b", p="true").status_code == 201
     listing = client.get("/utilities/ls", targetPath=f"{folder}/a").json()["output"]
     assert [(e["name"], e["type"]) for e in listing] == [("b", "d")]
-    error(client.post("/utilities/mkdir", targetPath=f"{folder}/x/y"), "X-Invalid-Path")
-    error(client.post("/utilities/mkdir", targetPath=f"{folder}/a"), "X-Exists")
+    refused(client.post("/utilities/mkdir", targetPath=f"{folder}/x/y"), "X-Invalid-Path")
+    refused(client.post("/utilities/mkdir", targetPath=f"{folder}/a"), "X-Exists")
 
 
+@pytest.mark.source(
+    spec("PUT /utilities/rename", "200; 400 with X-Not-Found for a missing sourcePath")
+)
 @pytest.mark.covers("PUT /utilities/rename")
 def test_rename(client: Client, folder: str, text_file: str):
     moved = client.put("/utilities/rename", sourcePath=text_file, targetPath=f"{folder}/g.txt")
@@ -78,9 +87,10 @@ def test_rename(client: Client, folder: str, text_file: str):
     names = [e["name"] for e in client.get("/utilities/ls", targetPath=folder).json()["output"]]
     assert names == ["g.txt"]
     gone = client.put("/utilities/rename", sourcePath=text_file, targetPath=f"{folder}/h")
-    error(gone, "X-Not-Found")
+    refused(gone, "X-Not-Found")
 
 
+@pytest.mark.source(spec("PUT /utilities/chmod", "200; 400 with X-Invalid-Mode or X-Invalid-Path"))
 @pytest.mark.covers("PUT /utilities/chmod")
 def test_chmod(client: Client, folder: str, text_file: str, truth: Truth):
     assert client.put("/utilities/chmod", targetPath=text_file, mode="700").status_code == 200
@@ -88,20 +98,26 @@ def test_chmod(client: Client, folder: str, text_file: str, truth: Truth):
     assert entry["permissions"] == "rwx------"
     if (system := truth.system("the mode on the system")) is not None:
         assert system.run(client.user, f"stat -c %a {text_file}").text.strip() == "700"
-    error(client.put("/utilities/chmod", targetPath=text_file, mode="abc"), "X-Invalid-Mode")
+    refused(client.put("/utilities/chmod", targetPath=text_file, mode="abc"), "X-Invalid-Mode")
     # PUT /utilities/chmod, 400 header X-Invalid-Path (API description).
     missing = client.put("/utilities/chmod", targetPath=f"{folder}/missing", mode="700")
-    error(missing, "X-Invalid-Path")
+    refused(missing, "X-Invalid-Path")
 
 
+@pytest.mark.source(
+    spec(
+        "PUT /utilities/chown",
+        "200 for owner and group; 400 with X-Permission-Denied or X-Invalid-Owner",
+    )
+)
 @pytest.mark.covers("PUT /utilities/chown")
 def test_chown(client: Client, other: Client, text_file: str, truth: Truth):
     to_other = client.put("/utilities/chown", targetPath=text_file, owner=other.user)
-    error(to_other, "X-Permission-Denied")
+    refused(to_other, "X-Permission-Denied")
     if (system := truth.system("the owner unchanged on the system")) is not None:
         assert system.run(client.user, f"stat -c %U {text_file}").text.strip() == client.user
     nobody = client.put("/utilities/chown", targetPath=text_file, owner="no-such-owner-x")
-    error(nobody, "X-Invalid-Owner")
+    refused(nobody, "X-Invalid-Owner")
     same = client.put("/utilities/chown", targetPath=text_file, owner=client.user)
     assert same.status_code == 200
     # PUT /utilities/chown takes an owner and a group (API description): the
@@ -111,6 +127,7 @@ def test_chown(client: Client, other: Client, text_file: str, truth: Truth):
     assert both.status_code == 200, both.text[:200]
 
 
+@pytest.mark.source(spec("POST /utilities/copy", "201; 400 with X-Not-Found or X-Invalid-Path"))
 @pytest.mark.covers("POST /utilities/copy")
 def test_copy(client: Client, folder: str, text_file: str):
     assert (
@@ -122,19 +139,29 @@ def test_copy(client: Client, folder: str, text_file: str):
     copied = client.get("/utilities/view", targetPath=f"{folder}/c.txt")
     assert copied.json()["output"] == TEXT.decode()
     missing = client.post("/utilities/copy", sourcePath=f"{folder}/no", targetPath=f"{folder}/d")
-    error(missing, "X-Not-Found")
+    refused(missing, "X-Not-Found")
     # POST /utilities/copy, 400 header X-Invalid-Path (API description): no such target folder.
     nowhere = client.post("/utilities/copy", sourcePath=text_file, targetPath=f"{folder}/x/y")
-    error(nowhere, "X-Invalid-Path")
+    refused(nowhere, "X-Invalid-Path")
 
 
+@pytest.mark.source(
+    spec("GET /utilities/file", "200 with the file's type; 400 with X-Invalid-Path")
+)
 @pytest.mark.covers("GET /utilities/file")
 def test_file(client: Client, folder: str, text_file: str):
     typed = client.get("/utilities/file", targetPath=text_file)
     assert typed.status_code == 200 and "text" in typed.json()["output"].lower()
-    error(client.get("/utilities/file", targetPath=f"{folder}/missing"), "X-Invalid-Path")
+    refused(client.get("/utilities/file", targetPath=f"{folder}/missing"), "X-Invalid-Path")
 
 
+@pytest.mark.source(
+    spec(
+        "GET /utilities/head, GET /utilities/tail",
+        "bytes, lines, skip_ending, skip_beginning and grep as described;"
+        " not bytes and lines together",
+    )
+)
 @pytest.mark.covers("GET /utilities/head", "GET /utilities/tail")
 def test_head_and_tail(client: Client, folder: str, text_file: str):
     def output(path: str, **params: str) -> str:
@@ -154,9 +181,32 @@ def test_head_and_tail(client: Client, folder: str, text_file: str):
     assert output("/utilities/head", grep="t") == "two\nthree\n"
     both = client.get("/utilities/head", targetPath=text_file, lines="1", bytes="1")
     assert both.status_code == 400, both.status_code
-    error(client.get("/utilities/tail", targetPath=f"{folder}/missing"), "X-Invalid-Path")
+    refused(client.get("/utilities/tail", targetPath=f"{folder}/missing"), "X-Invalid-Path")
+    # The description is silent on a pattern that matches nothing.
+    for operation in ("head", "tail"):
+        nothing = client.get(f"/utilities/{operation}", targetPath=text_file, grep="no-such-text")
+        should(
+            nothing.status_code == 404 and "X-Not-Found" in nothing.headers,
+            f"{operation} with a pattern that matches nothing:"
+            f" {nothing.status_code} {x_headers(nothing)}",
+            GREP_MATCHES_NOTHING,
+            about=nothing,
+        )
 
 
+GREP_MATCHES_NOTHING = reference(
+    "cscs_api_common.py check_command_error",
+    "head/tail whose grep matches nothing: 404, X-Not-Found: pattern not found",
+)
+
+
+@pytest.mark.source(
+    spec(
+        "GET /utilities/stat",
+        "File-Stat-metadata; dereference follows links;"
+        " 400 with X-Invalid-Path or X-Not-A-Directory",
+    )
+)
 @pytest.mark.covers("GET /utilities/stat")
 def test_stat(client: Client, folder: str, text_file: str, truth: Truth):
     stat = client.get("/utilities/stat", targetPath=text_file)
@@ -166,7 +216,7 @@ def test_stat(client: Client, folder: str, text_file: str, truth: Truth):
     if (system := truth.system("size, owner and inode as the system has them")) is not None:
         on_system = system.run(client.user, f"stat -c '%s %u %i' {text_file}").text.split()
         assert [output["size"], output["uid"], output["ino"]] == [int(v) for v in on_system]
-    error(client.get("/utilities/stat", targetPath=f"{folder}/missing"), "X-Invalid-Path")
+    refused(client.get("/utilities/stat", targetPath=f"{folder}/missing"), "X-Invalid-Path")
     # `dereference` (API description): a link itself unless asked to follow it.
     client.post("/utilities/symlink", targetPath=text_file, linkPath=f"{folder}/link")
     link = client.get("/utilities/stat", targetPath=f"{folder}/link").json()["output"]
@@ -175,18 +225,25 @@ def test_stat(client: Client, folder: str, text_file: str, truth: Truth):
     assert followed.json()["output"]["ino"] == output["ino"]
     # GET /utilities/stat, 400 header X-Not-A-Directory (API description).
     through = client.get("/utilities/stat", targetPath=f"{text_file}/inner")
-    error(through, "X-Not-A-Directory")
+    refused(through, "X-Not-A-Directory")
 
 
+@pytest.mark.source(spec("POST /utilities/symlink", "201; 400 with X-Exists"))
 @pytest.mark.covers("POST /utilities/symlink")
 def test_symlink(client: Client, folder: str, text_file: str):
     link = f"{folder}/link"
     assert client.post("/utilities/symlink", targetPath=text_file, linkPath=link).status_code == 201
     entry = client.get("/utilities/ls", targetPath=link).json()["output"][0]
     assert entry["type"] == "l" and entry["link_target"] == text_file
-    error(client.post("/utilities/symlink", targetPath=text_file, linkPath=link), "X-Exists")
+    refused(client.post("/utilities/symlink", targetPath=text_file, linkPath=link), "X-Exists")
 
 
+@pytest.mark.source(
+    spec(
+        "POST /utilities/upload, GET /utilities/download",
+        "201; the file's bytes back; 400 with X-Invalid-Path",
+    )
+)
 @pytest.mark.covers("POST /utilities/upload", "GET /utilities/download")
 def test_upload_and_download(client: Client, folder: str, truth: Truth):
     content = os.urandom(100_000)
@@ -197,14 +254,15 @@ def test_upload_and_download(client: Client, folder: str, truth: Truth):
         assert on_system == hashlib.sha1(content).hexdigest()
     fetched = client.get("/utilities/download", sourcePath=f"{folder}/bin")
     assert fetched.status_code == 200 and fetched.content == content
-    error(client.get("/utilities/download", sourcePath=f"{folder}/missing"), "X-Invalid-Path")
+    refused(client.get("/utilities/download", sourcePath=f"{folder}/missing"), "X-Invalid-Path")
     # POST /utilities/upload, 400 header X-Invalid-Path (API description): no such folder.
     nowhere = client.post(
         "/utilities/upload", targetPath=f"{folder}/x", files={"file": ("a", b"a")}
     )
-    error(nowhere, "X-Invalid-Path")
+    refused(nowhere, "X-Invalid-Path")
 
 
+@pytest.mark.source(spec("POST /utilities/upload", "files over the declared size are refused"))
 @pytest.mark.covers("POST /utilities/upload")
 def test_upload_over_the_size_limit_is_refused(client: Client, folder: str):
     limit = int(client.target.limits.upload_max_mb * 1024 * 1024)
@@ -216,28 +274,49 @@ def test_upload_over_the_size_limit_is_refused(client: Client, folder: str):
     assert "big" not in names
 
 
+@pytest.mark.source(spec("DELETE /utilities/rm", "204; 400 with X-Invalid-Path"))
 @pytest.mark.covers("DELETE /utilities/rm")
 def test_rm(client: Client, folder: str, text_file: str, truth: Truth):
     assert client.delete("/utilities/rm", targetPath=text_file).status_code == 204
     assert client.get("/utilities/ls", targetPath=folder).json()["output"] == []
     if (system := truth.system("the file gone on the system")) is not None:
         assert system.run(client.user, f"ls -A {folder}").text.strip() == ""
-    error(client.delete("/utilities/rm", targetPath=text_file), "X-Invalid-Path")
+    refused(client.delete("/utilities/rm", targetPath=text_file), "X-Invalid-Path")
 
 
+@pytest.mark.source(
+    spec("GET /utilities/checksum", "the SHA-256 of the file; 400 with X-A-Directory")
+)
 @pytest.mark.covers("GET /utilities/checksum")
 def test_checksum(client: Client, folder: str, text_file: str):
     summed = client.get("/utilities/checksum", targetPath=text_file)
     assert hashlib.sha256(TEXT).hexdigest() in summed.json()["output"]
-    error(client.get("/utilities/checksum", targetPath=folder), "X-A-Directory")
+    refused(client.get("/utilities/checksum", targetPath=folder), "X-A-Directory")
 
 
+@pytest.mark.source(spec("GET /utilities/view", "200 with the file's text; 400 with X-A-Directory"))
 @pytest.mark.covers("GET /utilities/view")
 def test_view(client: Client, folder: str, text_file: str):
     assert client.get("/utilities/view", targetPath=text_file).json()["output"] == TEXT.decode()
-    error(client.get("/utilities/view", targetPath=folder), "X-A-Directory")
+    refused(client.get("/utilities/view", targetPath=folder), "X-A-Directory")
+    made = client.post("/utilities/upload", targetPath=folder, files={"file": ("bin", NOT_TEXT)})
+    assert made.status_code == 201, made.text[:200]
+    binary = client.get("/utilities/view", targetPath=f"{folder}/bin")
+    should(
+        binary.status_code == 400,
+        f"view of a file that is not text: {binary.status_code} {binary.text[:100]}",
+        reference(
+            "utilities.py view",
+            "a file that is not UTF-8 text is refused: 400, X-Error 'utf-8' codec can't decode",
+        ),
+        about=binary,
+    )
 
 
+NOT_TEXT = bytes(range(128, 256)) * 4  # no UTF-8 text begins with a continuation byte
+
+
+@pytest.mark.source(spec("GET /utilities/whoami", "the user; with groups: Whoami-Ok-With-Groups"))
 @pytest.mark.covers("GET /utilities/whoami")
 def test_whoami(client: Client, truth: Truth):
     assert client.get("/utilities/whoami").json()["output"] == client.user
@@ -252,6 +331,9 @@ def test_whoami(client: Client, truth: Truth):
         assert [groups["user"]["id"], groups["group"]["id"]] == ids
 
 
+@pytest.mark.source(
+    spec("POST /utilities/compress, POST /utilities/extract", "201; 400 with X-Not-Found")
+)
 @pytest.mark.covers("POST /utilities/compress", "POST /utilities/extract")
 def test_compress_and_extract(client: Client, folder: str, text_file: str):
     archive = f"{folder}/f.tar.gz"
@@ -276,15 +358,68 @@ def test_compress_and_extract(client: Client, folder: str, text_file: str):
     assert again.json()["output"] == TEXT.decode()
     # 400 header X-Not-Found for a missing sourcePath (API description, both operations).
     gone = client.post("/utilities/compress", sourcePath=f"{folder}/no", targetPath=archive)
-    error(gone, "X-Not-Found")
+    refused(gone, "X-Not-Found")
     gone = client.post("/utilities/extract", sourcePath=f"{folder}/no.tar", targetPath=folder)
-    error(gone, "X-Not-Found")
+    refused(gone, "X-Not-Found")
 
 
-def test_the_machine_header_is_checked(client: Client):
-    missing = client.request("GET", "/utilities/whoami", machine=False)
-    error(missing, "X-Machine-Does-Not-Exist")
-    unknown = client.request(
-        "GET", "/utilities/whoami", machine=False, headers={"X-Machine-Name": "no-such-machine"}
+@pytest.mark.source(
+    spec(
+        "GET /utilities/whoami",
+        "X-Machine-Name is a required header: 400 without it; 400 with X-Machine-Does-Not-Exist"
+        " for a machine that does not exist",
     )
-    error(unknown, "X-Machine-Does-Not-Exist")
+)
+@pytest.mark.covers("GET /utilities/whoami")
+def test_the_machine_header_is_checked(client: Client):
+    # Only the 400: the description defines X-Machine-Does-Not-Exist for a
+    # machine that does not exist, not for a missing header.
+    missing = client.request("GET", "/utilities/whoami", machine=False)
+    assert missing.status_code == 400, (missing.status_code, missing.text[:200])
+    unknown_machine_refused(client, "GET", "/utilities/whoami")
+
+
+# Characters cscs_api_common.FORBIDDEN_INPUT_CHARS refuses in any input (the
+# control characters are represented by TAB, LF, ESC and 0x01).
+FORBIDDEN_CHARACTERS = (
+    "<",
+    ">",
+    "|",
+    ";",
+    '"',
+    "'",
+    "&",
+    "\\",
+    "(",
+    ")",
+    "`",
+    "\t",
+    "\n",
+    "\x1b",
+    "\x01",
+)
+FORBIDDEN_REFUSED = reference(
+    "cscs_api_common.py validate_input",
+    "a path with any of < > | ; \" ' & \\ ( ) ` or a control character is refused before"
+    " anything runs: 400 \"'targetPath' has invalid char\"",
+)
+
+
+@pytest.mark.source(FORBIDDEN_REFUSED)
+@pytest.mark.covers("POST /utilities/mkdir")
+def test_paths_with_characters_the_reference_refuses(client: Client, folder: str):
+    for character in FORBIDDEN_CHARACTERS:
+        answer = client.post("/utilities/mkdir", targetPath=f"{folder}/a{character}b")
+        should(
+            answer.status_code == 400,
+            f"mkdir of a name with {character!r}: {answer.status_code}",
+            FORBIDDEN_REFUSED,
+            about=answer,
+        )
+    listing = client.get("/utilities/ls", targetPath=folder)
+    must(listing.status_code == 200, listing.text[:200], LS_LISTS, about=listing)
+    made = [entry["name"] for entry in listing.json()["output"]]
+    assert made == [], f"folders made with forbidden characters: {made}"
+
+
+LS_LISTS = spec("GET /utilities/ls", "200 with the folder's entries")

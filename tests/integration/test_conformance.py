@@ -1,5 +1,7 @@
-"""The conformance suites pass against the stack, and fail exactly where a
-fault is put between them and the stack (so they can fail)."""
+"""The conformance suites pass against the stack (every MUST; SHOULD misses
+are warnings), and fail exactly where a fault is put between them and the
+stack (so they can fail); a fault only a SHOULD check sees is a warning, and
+a failure under --strict-should."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import yaml
 
 from firecrest_testbuild.harness import conformance
 from firecrest_testbuild.harness.environment import Environment
-from tests.integration.fault_proxy import ALL_FAULTS, FaultProxy
+from tests.integration.fault_proxy import ALL_FAULTS, FaultProxy, unknown_service_body_changed
 
 pytestmark = pytest.mark.integration
 
@@ -30,46 +32,97 @@ EXPECTED_FAILURES = {
     "scenarios/test_utilities.py::test_mkdir",
     "scenarios/test_utilities.py::test_symlink",
 }
+# The fault only a SHOULD check sees: an unknown service's 404 body.
+WARNED = "scenarios/test_status.py::test_services_and_one_service"
+# What the local stack's target does not declare (capabilities.optionalEndpoints).
+NOT_OFFERED = {"reservations"}
 
 
-def run_suites(target: Path, report: Path) -> dict:
-    conformance.run(target, report, ["-q"], quiet=True)
+def run_suites(target: Path, report: Path, *options: str, strict: bool = False) -> dict:
+    conformance.run(target, report, ["-q", *options], quiet=True, strict=strict)
     return conformance.read_report(report)
 
 
+def scenario_id(case_id: str) -> str:
+    """A case's id from scenarios/ on (pytest's ids start at its rootdir)."""
+    return case_id[case_id.index("scenarios/") :]
+
+
 def not_passed(document: dict) -> dict[str, str]:
-    return {case["id"]: case["status"] for case in document["cases"] if case["status"] != "PASS"}
+    return {
+        scenario_id(case["id"]): case["status"]
+        for case in document["cases"]
+        if case["status"] not in ("PASS", "SKIP")
+    }
+
+
+def skipped(document: dict) -> dict[str, str]:
+    return {
+        scenario_id(case["id"]): case["reason"]
+        for case in document["cases"]
+        if case["status"] == "SKIP"
+    }
+
+
+def warned(document: dict) -> set[str]:
+    return {scenario_id(case["id"]) for case in document["cases"] if case["warnings"]}
 
 
 def test_every_suite_passes_against_the_stack(environment: Environment, tmp_path: Path):
     document = run_suites(environment.target_file(), tmp_path / "report")
     assert not_passed(document) == {}
+    assert document["scores_by_level"]["MUST"]["percent"] == 100.0
+    assert all(
+        any(f"'{capability}'" in reason for capability in NOT_OFFERED)
+        for reason in skipped(document).values()
+    ), skipped(document)
     assert document["scores"]["overall"]["percent"] == 100.0
-    in_scope = [row for row in document["matrix"] if row["status"] != "out-of-scope"]
-    assert {row["status"] for row in in_scope} == {"pass"}, [
-        row for row in in_scope if row["status"] != "pass"
+    judged = [row for row in document["matrix"] if row["area"] not in NOT_OFFERED]
+    assert {row["status"] for row in judged} == {"pass"}, [
+        row for row in judged if row["status"] != "pass"
     ]
+    assert document["target"]["version"] and document["target"]["implementation"]
     for name in ("report.json", "report.md", "report.html", "junit.xml"):
         assert (tmp_path / "report" / name).stat().st_size > 0
 
 
-def test_faults_fail_exactly_the_matching_scenarios(environment: Environment, tmp_path: Path):
+def faulty_target(environment: Environment, proxy: FaultProxy, folder: Path) -> Path:
     description = yaml.safe_load(environment.target_file().read_text())
-    with FaultProxy(description["api"]["url"], ALL_FAULTS) as proxy:
-        description["api"]["url"] = proxy.url
-        description["limits"] = {**description.get("limits", {}), "taskTimeout": 15}
-        faulty = tmp_path / "faulty.yaml"
-        faulty.write_text(yaml.safe_dump(description))
-        document = run_suites(faulty, tmp_path / "report")
+    description["api"]["url"] = proxy.url
+    description["limits"] = {**description.get("limits", {}), "taskTimeout": 15}
+    faulty = folder / "faulty.yaml"
+    faulty.write_text(yaml.safe_dump(description))
+    return faulty
+
+
+def test_faults_fail_exactly_the_matching_scenarios(environment: Environment, tmp_path: Path):
+    upstream = yaml.safe_load(environment.target_file().read_text())["api"]["url"]
+    with FaultProxy(upstream, ALL_FAULTS) as proxy:
+        document = run_suites(faulty_target(environment, proxy, tmp_path), tmp_path / "report")
     failed = not_passed(document)
     assert set(failed) == EXPECTED_FAILURES, {
         "missed": sorted(EXPECTED_FAILURES - set(failed)),
         "unexpected": sorted(set(failed) - EXPECTED_FAILURES),
     }
     assert set(failed.values()) <= {"FAIL", "ERROR"}
-    matrix = {f"{row['method']} {row['path']}": row["status"] for row in document["matrix"]}
-    assert matrix["GET /utilities/ls"] == "fail"
-    assert matrix["GET /status/services"] == "pass"
+    matrix = {f"{row['method']} {row['path']}": row for row in document["matrix"]}
+    assert matrix["GET /utilities/ls"]["status"] == "fail"
+    assert matrix["GET /status/services"]["status"] == "pass"
+    # The SHOULD fault: a warning on its test and its operation, no failure.
+    assert WARNED in warned(document)
+    services = matrix["GET /status/services/{servicename}"]
+    assert services["status"] == "pass" and services["warnings"], services
+
+
+def test_a_should_fault_fails_under_strict_should(environment: Environment, tmp_path: Path):
+    upstream = yaml.safe_load(environment.target_file().read_text())["api"]["url"]
+    with FaultProxy(upstream, [unknown_service_body_changed]) as proxy:
+        target = faulty_target(environment, proxy, tmp_path)
+        document = run_suites(target, tmp_path / "report", "-k", "services", strict=True)
+    assert not_passed(document) == {WARNED: "FAIL"}
+    failure = next(c for c in document["cases"] if c["status"] == "FAIL")["failure"]
+    assert failure["source"]["level"] == "SHOULD"
+    assert failure["operations"] == ["GET /status/services/{servicename}"]
 
 
 def test_the_fixture_for_client_projects_yields_a_running_testbuild(pytester: pytest.Pytester):

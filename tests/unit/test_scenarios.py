@@ -1,12 +1,17 @@
 """The conformance suites' own machinery: target files, operation matching,
-the report's matrix and scores, and comparing two reports."""
+the report's matrix and scores, comparing two reports, and every scenario
+naming the source of its plain asserts (the `source` marker)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from firecrest_testbuild import scenarios
 from firecrest_testbuild.scenarios.endpoints import OPERATIONS, OUT_OF_SCOPE, operation_of
 from firecrest_testbuild.scenarios.report import (
     FAIL,
@@ -20,6 +25,7 @@ from firecrest_testbuild.scenarios.report import (
 )
 from firecrest_testbuild.scenarios.target import TargetError, parse
 from firecrest_testbuild.scenarios.truth import Truth
+from firecrest_testbuild.scenarios.verdict import Source
 
 TARGET = """
 name: site
@@ -86,13 +92,19 @@ def test_requests_map_to_the_most_specific_operation():
     assert operation_of("POST", "/compute/jobs/upload") == ("POST", "/compute/jobs/upload")
     assert operation_of("DELETE", "/compute/jobs/42") == ("DELETE", "/compute/jobs/{jobid}")
     assert operation_of("GET", "/nowhere") is None
-    assert len(OPERATIONS) == 51 and len(OUT_OF_SCOPE) == 4
+    assert len(OPERATIONS) == 51 and OUT_OF_SCOPE == {}  # reservations: judged where offered
 
 
-def exchange(test: str, method: str, path: str) -> SimpleNamespace:
+def exchange(test: str, method: str, path: str, phase: str = "call") -> SimpleNamespace:
+    """An exchange as the suites' client records it (client.Exchange)."""
+    operation = operation_of(method, path)
     return SimpleNamespace(
         test=test,
-        operation=operation_of(method, path),
+        phase=phase,
+        path=path,
+        status=200,
+        operation=operation,
+        subject=operation,
         request=f"{method} {path}",
         response="HTTP 200",
     )
@@ -101,7 +113,13 @@ def exchange(test: str, method: str, path: str) -> SimpleNamespace:
 def test_the_matrix_comes_from_what_tests_did():
     cases = [
         Case("s/test_utilities.py::ok", "utilities", PASS),
-        Case("s/test_utilities.py::broken", "utilities", FAIL, reason="expected 400, got 200"),
+        Case(
+            "s/test_utilities.py::broken",
+            "utilities",
+            FAIL,
+            reason="expected 400, got 200",
+            failed_phase="call",
+        ),
         Case(
             "s/test_compute.py::skipped",
             "compute",
@@ -123,12 +141,15 @@ def test_the_matrix_comes_from_what_tests_did():
     assert matrix["GET /compute/nodes"]["status"] == "skipped"
     assert "no scheduler" in matrix["GET /compute/nodes"]["detail"]
     assert matrix["GET /utilities/view"]["status"] == "not-covered"
-    assert matrix["GET /reservations"]["status"] == "out-of-scope"
+    assert matrix["GET /reservations"]["status"] == "not-covered"
     failure = next(c for c in document["cases"] if c["status"] == FAIL)["failure"]
     assert failure == {
         "request": "GET /utilities/stat",
         "actual": "HTTP 200",
         "expected": "expected 400, got 200",
+        "source": None,
+        "operations": ["GET /utilities/stat"],
+        "phase": "call",
     }
     assert document["scores"]["utilities"] == {"passed": 2, "total": 19, "percent": 10.5}
     assert document["totals"] == {"PASS": 1, "FAIL": 1, "SKIP": 1, "ERROR": 0}
@@ -171,3 +192,36 @@ def test_ground_truth_not_granted_is_recorded_as_a_skipped_check():
     document = build([case], [], {"name": "t"}, [], "s", "e")
     assert document["cases"][0]["skipped_checks"] == ["the file's bytes: x"]
     assert "the file's bytes: x" in markdown(document)
+
+
+def scenario_tests() -> list[tuple[str, Any]]:
+    """Every test function of the suites (scenarios/test_*.py), by id."""
+    found = []
+    for module_info in pkgutil.iter_modules(scenarios.__path__):
+        if not module_info.name.startswith("test_"):
+            continue
+        module = importlib.import_module(f"firecrest_testbuild.scenarios.{module_info.name}")
+        found += [
+            (f"{module_info.name}::{name}", function)
+            for name, function in vars(module).items()
+            if name.startswith("test_") and callable(function)
+        ]
+    return found
+
+
+def source_marks(function: Any) -> list[pytest.Mark]:
+    return [mark for mark in getattr(function, "pytestmark", []) if mark.name == "source"]
+
+
+def test_every_scenario_declares_one_source_for_its_plain_asserts():
+    tests = scenario_tests()
+    assert len(tests) > 50
+    undeclared = [
+        test_id
+        for test_id, function in tests
+        if [len(m.args) for m in source_marks(function)] != [1]
+        or not isinstance(source_marks(function)[0].args[0], Source)
+    ]
+    assert undeclared == [], (
+        f"add @pytest.mark.source(spec|tutorial|client|reference(...)): {undeclared}"
+    )
