@@ -15,11 +15,11 @@ import struct
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from firecrest_testbuild.scenarios.client import Exchange
 from firecrest_testbuild.scenarios.endpoints import operation_of
 from firecrest_testbuild.scenarios.report import ERROR, FAIL, PASS, SKIP, Case, build, write
 from firecrest_testbuild.scenarios.report_html import compare_page
@@ -34,8 +34,9 @@ FAILING = "scenarios/test_utilities.py::test_stat_reports_the_size"
 
 
 def exchange(test: str, method: str, path: str, response: str = "HTTP 200\n{}") -> Any:
-    return SimpleNamespace(
+    return Exchange(
         test=test,
+        phase="call",
         method=method,
         path=path,
         operation=operation_of(method, path),

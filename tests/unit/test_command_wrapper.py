@@ -348,7 +348,7 @@ def harness_slurm_conf(cpus: int) -> str:
 def test_the_harness_slurm_conf_gets_real_memory_and_a_default_per_cpu():
     filled, per_cpu = slurm_conf.render(harness_slurm_conf(cpus=4), 21695)
     assert "@" not in filled
-    assert "NodeName=c1,c2 CPUs=4 RealMemory=21695 State=UNKNOWN" in filled.splitlines()
+    assert "NodeName=c1,c2 CPUs=4 RealMemory=21695 Feature=f7t State=UNKNOWN" in filled.splitlines()
     assert per_cpu == 21695 // 4
     assert f"DefMemPerCPU={per_cpu}" in filled.splitlines()
     assert "SelectTypeParameters=CR_CPU_Memory" in filled.splitlines()
@@ -376,7 +376,9 @@ def test_the_script_writes_the_filled_slurm_conf_and_says_why(tmp_path: Path):
         check=False,
     )
     assert ran.returncode == 0, ran.stderr
-    assert "NodeName=c1,c2 CPUs=2 RealMemory=768 State=UNKNOWN" in ran.stdout.splitlines()
+    assert (
+        "NodeName=c1,c2 CPUs=2 RealMemory=768 Feature=f7t State=UNKNOWN" in ran.stdout.splitlines()
+    )
     assert "DefMemPerCPU=384" in ran.stdout.splitlines()
     assert ran.stderr.startswith("node memory 1024 MiB (cgroup v1 memory.limit_in_bytes of /)")
 

@@ -9,12 +9,12 @@ import copy
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from firecrest_testbuild.harness import cli
+from firecrest_testbuild.scenarios.client import Exchange
 from firecrest_testbuild.scenarios.endpoints import operation_of
 from firecrest_testbuild.scenarios.report import FAIL, PASS, SKIP, Case, build
 from firecrest_testbuild.scenarios.report_html import compare_page, page
@@ -24,8 +24,9 @@ ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 def exchange(test: str, method: str, path: str, response: str) -> Any:
-    return SimpleNamespace(
+    return Exchange(
         test=test,
+        phase="call",
         method=method,
         path=path,
         operation=operation_of(method, path),
@@ -56,9 +57,33 @@ def today(name: str = "site", failing: bool = True) -> dict[str, Any]:
         "api": {"url": "https://firecrest.example.org", "version": "1.16.1"},
         "reported": "FIRECREST_VERSION=1.16.1, FIRECREST_BUILD=testbuild-stack 0.3.0",
     }
-    return build(
-        cases, exchanges, target, [], "2025-11-29T10:00:00+01:00", "2025-11-29T10:01:05+01:00"
+    return without_verdicts(
+        build(
+            cases, exchanges, target, [], "2025-11-29T10:00:00+01:00", "2025-11-29T10:01:05+01:00"
+        )
     )
+
+
+# What the verdict levels added to report.json (suite 0.2): a page must still
+# render documents written without them.
+VERDICT_CASE_KEYS = ("level", "sources", "checks", "warnings", "requests")
+VERDICT_KEYS = (
+    "scores_by_level",
+    "scores_by_area",
+    "shared_requests",
+    "strict",
+    "duration_seconds",
+)
+
+
+def without_verdicts(document: dict[str, Any]) -> dict[str, Any]:
+    for case in document["cases"]:
+        for key in VERDICT_CASE_KEYS:
+            case.pop(key, None)
+        case.get("failure", {}).pop("source", None)
+    for key in VERDICT_KEYS:
+        document.pop(key, None)
+    return document
 
 
 def tomorrow() -> dict[str, Any]:
@@ -206,7 +231,10 @@ def test_a_document_missing_everything_still_renders(document: dict[str, Any]):
 
 
 def test_the_compare_page_highlights_what_differs():
-    text = compare_page(today("one"), today("two", failing=False))
+    first, second = today("one"), today("two", failing=False)
+    text = compare_page(first, second)
+    scores = [document["scores"]["overall"] for document in (first, second)]
+    change = round(100 * (scores[1]["passed"] - scores[0]["passed"]) / scores[0]["total"], 1)
     assert "<h1>A: one <span class='muted'>vs</span> B: two</h1>" in text
     assert text.count("<header class='report'>") == 2
     assert "Operations whose results differ (1)" in text
@@ -216,7 +244,7 @@ def test_the_compare_page_highlights_what_differs():
         "GET /utilities/stat",
         "s/test_utilities.py::broken",
     ]
-    assert "≠ differs" in text and ">+2.1<" in text
+    assert "≠ differs" in text and f">{change:+g}<" in text
     assert_inert(text)
 
 
