@@ -47,6 +47,8 @@ def describe(context: Context) -> dict[str, Any]:
             "workDir": "/home/{user}",
             "filesystems": ["/home", "/scratch"],
             "account": people[0].account if people else None,
+            # The node feature upstream's test-build reserves by (cluster/slurm.conf.template).
+            "reservationNodeType": "f7t",
         },
         "capabilities": {
             "apiVersion": "1.16",
@@ -54,6 +56,7 @@ def describe(context: Context) -> dict[str, Any]:
             "transfer": "s3",
             "internalTransfers": True,
             "sshAuth": config.cluster.ssh_auth,
+            "optionalEndpoints": ["reservations"],
         },
         "limits": {
             "uploadMaxMb": config.stack.max_file_size_mb,
