@@ -5,7 +5,9 @@ a failure under --strict-should."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -68,8 +70,28 @@ def warned(document: dict) -> set[str]:
     return {scenario_id(case["id"]) for case in document["cases"] if case["warnings"]}
 
 
-def test_every_suite_passes_against_the_stack(environment: Environment, tmp_path: Path):
-    document = run_suites(environment.target_file(), tmp_path / "report")
+@pytest.fixture(scope="module")
+def reports(environment: Environment, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The run against the stack and the run behind the fault proxy, side by
+    side: each mostly waits on the system (SSH, jobs), so both together take
+    little longer than one. Each works in folders of its own run."""
+    folder = tmp_path_factory.mktemp("suites")
+    upstream = yaml.safe_load(environment.target_file().read_text())["api"]["url"]
+
+    def clean() -> dict[str, Any]:
+        return run_suites(environment.target_file(), folder / "clean")
+
+    def behind_faults() -> dict[str, Any]:
+        with FaultProxy(upstream, ALL_FAULTS) as proxy:
+            return run_suites(faulty_target(environment, proxy, folder), folder / "faults")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = {"clean": pool.submit(clean), "faults": pool.submit(behind_faults)}
+        return {name: run.result() for name, run in runs.items()} | {"folder": folder}
+
+
+def test_every_suite_passes_against_the_stack(reports: dict[str, Any]):
+    document = reports["clean"]
     assert not_passed(document) == {}
     assert document["scores_by_level"]["MUST"]["percent"] == 100.0
     assert all(
@@ -83,7 +105,7 @@ def test_every_suite_passes_against_the_stack(environment: Environment, tmp_path
     ]
     assert document["target"]["version"] and document["target"]["implementation"]
     for name in ("report.json", "report.md", "report.html", "junit.xml"):
-        assert (tmp_path / "report" / name).stat().st_size > 0
+        assert (reports["folder"] / "clean" / name).stat().st_size > 0
 
 
 def faulty_target(environment: Environment, proxy: FaultProxy, folder: Path) -> Path:
@@ -95,10 +117,8 @@ def faulty_target(environment: Environment, proxy: FaultProxy, folder: Path) -> 
     return faulty
 
 
-def test_faults_fail_exactly_the_matching_scenarios(environment: Environment, tmp_path: Path):
-    upstream = yaml.safe_load(environment.target_file().read_text())["api"]["url"]
-    with FaultProxy(upstream, ALL_FAULTS) as proxy:
-        document = run_suites(faulty_target(environment, proxy, tmp_path), tmp_path / "report")
+def test_faults_fail_exactly_the_matching_scenarios(reports: dict[str, Any]):
+    document = reports["faults"]
     failed = not_passed(document)
     assert set(failed) == EXPECTED_FAILURES, {
         "missed": sorted(EXPECTED_FAILURES - set(failed)),
@@ -123,26 +143,6 @@ def test_a_should_fault_fails_under_strict_should(environment: Environment, tmp_
     failure = next(c for c in document["cases"] if c["status"] == "FAIL")["failure"]
     assert failure["source"]["level"] == "SHOULD"
     assert failure["operations"] == ["GET /status/services/{servicename}"]
-
-
-def test_the_fixture_for_client_projects_yields_a_running_testbuild(pytester: pytest.Pytester):
-    pytester.makepyfile(
-        """
-        import requests
-
-        def test_client(testbuild_target):
-            url = testbuild_target.api.url
-            assert requests.get(url + "/status/systems", timeout=10).status_code == 401
-            assert testbuild_target.identities[0].name
-        """
-    )
-    config = pytester.path / "testbuild.yaml"
-    config.write_text(
-        "name: fixture-check\ncluster: {sshPort: 0, computeNodes: 1}\n"
-        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nstack: {port: 0}\n"
-    )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
 
 
 def test_suites_select_by_capability(environment: Environment, tmp_path: Path):

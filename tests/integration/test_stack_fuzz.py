@@ -27,7 +27,7 @@ from tests.integration.api import Api
 pytestmark = pytest.mark.integration
 
 FUZZ_USER = "testuser"
-EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
