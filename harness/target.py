@@ -47,8 +47,9 @@ def describe(context: Context) -> dict[str, Any]:
             "workDir": "/home/{user}",
             "filesystems": ["/home", "/scratch"],
             "account": people[0].account if people else None,
-            # The node feature upstream's test-build reserves by (cluster/slurm.conf.template).
-            "reservationNodeType": "f7t",
+            # A partition: Slurm 22.05 refuses to update a reservation made by
+            # node feature ("Requested operation not supported on this system").
+            "reservationNodeType": "part01",
         },
         "capabilities": {
             "apiVersion": "1.16",
