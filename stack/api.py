@@ -68,6 +68,7 @@ class Endpoint:
     response: Schema | None = None  # the success body's schema; None: no body
     media: str = "application/json"
     not_found: bool = False  # answers 404 for an unknown thing it names
+    forbidden: bool = False  # answers 403 for a thing of another user
     headers: tuple[str, ...] = ()  # required request headers besides X-Machine-Name
 
 
@@ -240,6 +241,8 @@ def _openapi_responses(endpoint: Endpoint) -> dict[str, Any]:
     has_path_params = any(param.location == "path" for param in endpoint.params)
     if endpoint.not_found or has_path_params:  # e.g. a path parameter holding a '/'
         responses["404"] = {"description": endpoint.failure, "content": error}
+    if endpoint.forbidden:
+        responses["403"] = {"description": "Owned by another user", "content": error}
     if any(param.location == "file" for param in endpoint.params):
         responses["413"] = {"description": "Request body too large", "content": error}
     return responses

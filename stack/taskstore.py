@@ -124,11 +124,17 @@ class TaskStore:
         log.info("task %s is %s", task_id, status, extra={"task_id": task_id})
 
     def get(self, user: str, task_id: str) -> dict[str, Any] | None:
+        """The task if `user` owns it (None for another user's and a missing one)."""
+        task = self.find(task_id)
+        return task if task is not None and task["user"] == user else None
+
+    def find(self, task_id: str) -> dict[str, Any] | None:
+        """The task whoever owns it, or None."""
         raw = self.redis.get(_key(task_id))
         if raw is None:
             return None
-        task = json.loads(raw)
-        return task if task["user"] == user else None
+        task: dict[str, Any] = json.loads(raw)
+        return task
 
     def of_user(self, user: str, wanted: list[str] | None = None) -> dict[str, dict[str, Any]]:
         ids = _text(self.redis.zrange(_user_key(user), 0, -1))

@@ -60,19 +60,24 @@ def all_tasks(call: Call):
         tag="Tasks",
         response=schemas.ONE_TASK,
         not_found=True,
+        forbidden=True,
         params=(Param("taskid", "path", required=True),),
     )
 )
 def one_task(call: Call):
     task_id = call.params["taskid"]
-    task = None
-    if TASK_ID.match(task_id):
-        task = stack_context().store.get(call.user, task_id)
+    task = stack_context().store.find(task_id) if TASK_ID.match(task_id) else None
     if task is None:
-        # Another user's task is as unknown as a missing one.
         raise ApiError(
             404,
             f"Task {task_id} does not exist",
             body={"description": "Task not found", "error": f"Task {task_id} does not exist"},
+        )
+    if task["user"] != call.user:
+        # As the reference: another user's task is named as such (403), not hidden.
+        raise ApiError(
+            403,
+            "Operation not permitted. Invalid task owner.",
+            body={"description": "Operation not permitted. Invalid task owner."},
         )
     return jsonify({"task": task})

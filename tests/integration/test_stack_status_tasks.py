@@ -91,13 +91,6 @@ def test_the_environments_filesystems_and_an_unknown_system(api: Api):
     assert get(api, "/status/filesystems/nosuch").status_code == 404
 
 
-def test_another_users_task_and_an_unknown_id_are_both_404(api: Api, environment: Environment):
-    task_id = api.created_task(api.get("/compute/partitions"))
-    other = Api.for_user(environment, "test2")
-    assert other.request("GET", f"/tasks/{task_id}", machine=False).status_code == 404
-    assert get(api, "/tasks/not-a-task-id").status_code == 404
-
-
 def test_tasks_expire_as_configured(api: Api, environment: Environment):
     task_id = api.created_task(api.get("/compute/partitions"))
     ttl = container(environment, "redis").exec_run(["redis-cli", "ttl", f"task:{task_id}"])

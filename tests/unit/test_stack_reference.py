@@ -300,6 +300,20 @@ def test_the_tasks_filter_is_screened_like_the_references(stack: SimpleNamespace
     assert list(chosen.get_json()["tasks"]) == [mine]
 
 
+def test_another_users_task_is_forbidden_and_an_unknown_one_not_found(stack: SimpleNamespace):
+    theirs = stack.context.store.create("test2", "compute", "cluster")["hash_id"]
+    foreign = stack.client.get(f"/tasks/{theirs}", headers=HEADERS)
+    assert (foreign.status_code, foreign.get_json()) == (
+        403,
+        {"description": "Operation not permitted. Invalid task owner."},
+    )
+    unknown = stack.client.get(f"/tasks/{'0' * 32}", headers=HEADERS)
+    assert (unknown.status_code, unknown.get_json()["error"]) == (
+        404,
+        f"Task {'0' * 32} does not exist",
+    )
+
+
 # DELETE /compute/jobs/{jobid}: a list, as scancel takes.
 
 
