@@ -53,6 +53,18 @@ def keycloak(environment: Environment) -> KeycloakEndpoints:
     return environment.context().endpoints(KeycloakEndpoints)
 
 
+@pytest.fixture(scope="session")
+def split_environment(state_home: Path) -> Iterator[Environment]:
+    """The split layout (a container per service behind the gateway), one
+    compute node: shared by the split and reservations tests."""
+    env = environment_for(
+        state_home, "cluster: {sshPort: 0, computeNodes: 1}\n", stack="{port: 0, layout: split}"
+    )
+    env.up()
+    yield env
+    env.down()
+
+
 def keycloak_of(environment: Environment) -> KeycloakComponent:
     keycloak = environment.component("keycloak")
     assert isinstance(keycloak, KeycloakComponent)

@@ -1,13 +1,12 @@
 """Reservations through the API with real tokens, checked against Slurm on
 the cluster; and the login node's rsvmgmt, run directly over SSH, held to its
-policy. An environment of its own, in the split layout (the reservations
-service in its container behind the gateway), with one compute node."""
+policy. In the split layout (the reservations service in its container
+behind the gateway), shared with the split layout's tests."""
 
 from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from firecrest.v1 import Firecrest
@@ -15,7 +14,7 @@ from firecrest.v1 import Firecrest
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.ssh import LoginNode
 from tests.integration.api import Api
-from tests.integration.conftest import environment_for, login_node
+from tests.integration.conftest import login_node
 
 pytestmark = pytest.mark.integration
 
@@ -24,15 +23,8 @@ NOT_OWNER = "You are not an owner of the {} reservation"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    environment = environment_for(
-        tmp_path_factory.mktemp("reservations"),
-        "cluster: {sshPort: 0, computeNodes: 1}\n",
-        stack="{port: 0, layout: split}",
-    )
-    environment.up()
-    yield environment
-    environment.down()
+def env(split_environment: Environment) -> Environment:
+    return split_environment
 
 
 @pytest.fixture(scope="module")

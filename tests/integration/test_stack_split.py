@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
 from firecrest_testbuild.harness.environment import Environment
 from tests.integration.api import Api
-from tests.integration.conftest import environment_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    environment = environment_for(
-        tmp_path_factory.mktemp("split"),
-        "cluster: {sshPort: 0, computeNodes: 1}\n",
-        stack="{port: 0, layout: split}",
-    )
-    environment.up()
-    yield environment
-    environment.down()
+def split(split_environment: Environment) -> Environment:
+    return split_environment
 
 
 def test_each_service_runs_in_its_container_behind_one_address(split: Environment):
