@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -192,27 +193,44 @@ def on_system(truth: Truth, client: Client, what: str, command: str) -> str | No
 )
 def test_internal_transfers(client: Client, folder: str, truth: Truth):
     client.post("/utilities/mkdir", targetPath=f"{folder}/src")
+    client.post("/utilities/mkdir", targetPath=f"{folder}/unpacked")
     client.post("/utilities/upload", targetPath=f"{folder}/src", files={"file": ("a", b"hello")})
     hello = hashlib.sha1(b"hello").hexdigest()
-    internal(client, "cp", sourcePath=f"{folder}/src", targetPath=f"{folder}/copy")
+    # Jobs that do not depend on each other run side by side, as a client's would.
+    side_by_side(
+        client,
+        ("cp", {"sourcePath": f"{folder}/src", "targetPath": f"{folder}/copy"}),
+        ("rsync", {"sourcePath": f"{folder}/src/", "targetPath": f"{folder}/synced"}),
+        ("compress", {"sourcePath": f"{folder}/src", "targetPath": f"{folder}/src.tar.gz"}),
+    )
     assert names(client, f"{folder}/copy") == {"a"}
     assert content(client, f"{folder}/copy/a") == "hello"
     summed = on_system(truth, client, "the copy's bytes on the system", f"sha1sum {folder}/copy/a")
     assert summed is None or summed.split()[0] == hello, summed
-    internal(client, "rsync", sourcePath=f"{folder}/src/", targetPath=f"{folder}/synced")
     assert names(client, f"{folder}/synced") == {"a"}
-    internal(client, "mv", sourcePath=f"{folder}/copy", targetPath=f"{folder}/moved")
-    assert names(client, folder) == {"src", "synced", "moved"}
+    side_by_side(
+        client,
+        ("mv", {"sourcePath": f"{folder}/copy", "targetPath": f"{folder}/moved"}),
+        ("extract", {"sourcePath": f"{folder}/src.tar.gz", "targetPath": f"{folder}/unpacked"}),
+    )
+    assert names(client, folder) == {"src", "synced", "moved", "src.tar.gz", "unpacked"}
     listed = on_system(truth, client, "the move on the system", f"ls -A {folder}")
-    assert listed is None or set(listed.split()) == {"src", "synced", "moved"}, listed
-    internal(client, "compress", sourcePath=f"{folder}/src", targetPath=f"{folder}/src.tar.gz")
-    internal(client, "extract", sourcePath=f"{folder}/src.tar.gz", targetPath=f"{folder}/moved")
-    assert "src" in names(client, f"{folder}/moved")
-    assert content(client, f"{folder}/moved/src/a") == "hello"
+    moved = listed is None or ("copy" not in listed.split() and "moved" in listed.split())
+    assert moved, listed
+    assert names(client, f"{folder}/moved") == {"a"}
+    assert content(client, f"{folder}/unpacked/src/a") == "hello"
     internal(client, "rm", targetPath=f"{folder}/synced")
     assert "synced" not in names(client, folder)
     gone = on_system(truth, client, "the removal on the system", f"ls -A {folder}")
     assert gone is None or "synced" not in gone.split(), gone
+
+
+def side_by_side(client: Client, *transfers: tuple[str, dict[str, str]]) -> None:
+    """Internal transfers submitted together, each run to its end."""
+    with ThreadPoolExecutor(max_workers=len(transfers)) as pool:
+        running = [pool.submit(internal, client, op, **form) for op, form in transfers]
+        for job in running:
+            job.result()
 
 
 ON_BEHALF = tutorial(
