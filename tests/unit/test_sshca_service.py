@@ -131,6 +131,13 @@ def test_sshca_protocol_signs_the_tokens_user(client: FlaskClient):
     ) == key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def test_the_body_is_json_whatever_its_content_type(client: FlaskClient):
+    body = json.dumps({"PublicKey": public_line(), "OTT": token()})
+    for content_type in ("application/json", "application/x-www-form-urlencoded", None):
+        answer = client.post("/sign", data=body, content_type=content_type)
+        assert answer.status_code == 200, (content_type, answer.get_data(as_text=True))
+
+
 def test_sshservice_protocol_makes_a_key_and_its_certificate(client: FlaskClient):
     answer = ssh_keys(client, f"Bearer {token()}", {"duration": "1min", "username": "test1"})
     assert answer.status_code == 201, answer.get_data(as_text=True)
