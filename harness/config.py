@@ -107,6 +107,14 @@ class Stack(Strict):
     task_expiry_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
 
 
+class Sshca(Strict):
+    """The SSH CA service: signs users' keys for FirecREST v2 (SSHCA, SSHService)."""
+
+    port: Port = 2280
+    # The longest validity of a certificate it signs, in seconds.
+    certificate_lifetime: Annotated[int, Field(ge=10, le=86400)] = 300
+
+
 class Images(Strict):
     """How images are made: base OS source and certificates for builds."""
 
@@ -132,6 +140,7 @@ class EnvironmentConfig(Strict):
     keycloak: Keycloak = Keycloak()
     minio: Minio = Minio()
     stack: Stack = Stack()
+    sshca: Sshca = Sshca()
     images: Images = Images()
     users: Annotated[tuple[User, ...], Field(min_length=1)] = DEFAULT_USERS
 
@@ -266,4 +275,5 @@ _FIXES = {
     "layout": "use 'single' (one process) or 'split' (a container per service and a gateway)",
     "utilitiesTimeout": "use a number of seconds from 1 to 600",
     "taskExpirySeconds": "use a number of seconds, at least 60",
+    "certificateLifetime": "use a number of seconds from 10 to 86400",
 }

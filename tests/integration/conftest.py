@@ -36,7 +36,10 @@ def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def environment_for(state_home: Path, settings: str, stack: str = "{port: 0}") -> Environment:
     """An environment of its own: unique name, free ports, state under state_home."""
     name = f"it-{uuid.uuid4().hex[:8]}"
-    free_ports = f"keycloak: {{port: 0}}\nminio: {{port: 0, consolePort: 0}}\nstack: {stack}\n"
+    free_ports = (
+        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nsshca: {port: 0}\n"
+        f"stack: {stack}\n"
+    )
     config = parse(f"name: {name}\n{free_ports}{settings}")
     return Environment(config, state_home, Progress())
 

@@ -1,6 +1,6 @@
 """The dependency rules of the layout, checked on the source.
 
-common/ is a leaf; the service stack (a peer under test) and the suites (the
+common/ is a leaf; the service stack (a peer under test), the SSH CA and the suites (the
 judge) depend on nothing but it; the harness may use the leaf and the suites'
 target and report, never the stack. Imports use the installed names only.
 """
@@ -14,11 +14,12 @@ import pytest
 
 from tests.repository import ROOT
 
-PACKAGES = ("common", "harness", "scenarios", "stack")
+PACKAGES = ("common", "harness", "scenarios", "sshca", "stack")
 PREFIX = "firecrest_testbuild"
 ALLOWED = {
     "common": {"common"},
     "stack": {"stack", "common"},
+    "sshca": {"sshca", "common"},
     "scenarios": {"scenarios", "common"},
     "harness": {"harness", "common", "scenarios"},
 }

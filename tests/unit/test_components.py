@@ -44,7 +44,7 @@ def environment(tmp_path: Path, text: str = "") -> Environment:
 
 
 def test_every_component_module_is_found_in_requirement_order():
-    assert names(discover()) == ["cluster", "keycloak", "minio", "redis", "stack"]
+    assert names(discover()) == ["cluster", "keycloak", "minio", "redis", "sshca", "stack"]
 
 
 def test_a_module_without_its_component_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch):
@@ -141,6 +141,12 @@ PRINTED = {
         "object_expiry_days": "int",
     },
     "redis": {"url": "str", "reachable_from": "str"},
+    "sshca": {
+        "url": "str",
+        "sign_url": "str",
+        "ssh_keys_url": "str",
+        "certificate_lifetime": "int",
+    },
     "stack": {"url": "str", "api_version": "str", "openapi": "str", "machine": "str"},
 }
 

@@ -85,6 +85,7 @@ def test_compose_follows_the_config(tmp_path: Path):
         "keycloak",
         "minio",
         "redis",
+        "sshca",
         "stack",
     ]
     controller = document["services"]["controller"]
