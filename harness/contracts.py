@@ -19,8 +19,8 @@ from firecrest_testbuild.harness.config import User
 from firecrest_testbuild.harness.endpoints import INTERNAL, Endpoints
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.keycloak_realm import token_request
+from firecrest_testbuild.harness.keys import KeyPair
 from firecrest_testbuild.harness.ssh import LoginNode
-from firecrest_testbuild.harness.sshca import KeyPair
 
 MINIO_HTTP_TIMEOUT = urllib3.Timeout(connect=5, read=60)
 

@@ -14,7 +14,7 @@ import paramiko
 
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.common.sshexec import Protocol, SshTarget, execute
-from firecrest_testbuild.harness.sshca import KeyPair
+from firecrest_testbuild.harness.keys import KeyPair
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firecrest_testbuild.harness.errors import TestbuildError
-from firecrest_testbuild.harness.sshca import KeyPair
+from firecrest_testbuild.harness.keys import KeyPair
 
 STATE_HOME_VARIABLE = "TESTBUILD_STATE_HOME"
 

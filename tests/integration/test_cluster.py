@@ -12,8 +12,8 @@ from firecrest_testbuild.common.sshexec import LoginRefused
 from firecrest_testbuild.harness.config import User
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.keycloak_realm import TokenRefused
+from firecrest_testbuild.harness.keys import load_paramiko_key
 from firecrest_testbuild.harness.ssh import LoginNode
-from firecrest_testbuild.harness.sshca import load_paramiko_key
 from tests.integration.conftest import eventually, keycloak, login_node, minio_of
 
 pytestmark = pytest.mark.integration

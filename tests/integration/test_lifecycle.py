@@ -11,8 +11,8 @@ from firecrest_testbuild.common.sshexec import LoginRefused
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageBuilder
+from firecrest_testbuild.harness.keys import load_paramiko_key
 from firecrest_testbuild.harness.progress import Progress
-from firecrest_testbuild.harness.sshca import load_paramiko_key
 from tests.integration.conftest import environment_for, login_node
 
 pytestmark = pytest.mark.integration

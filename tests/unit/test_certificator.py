@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from firecrest_testbuild.common.certificates import issue_identity
-from firecrest_testbuild.harness.sshca import KeyPair
+from firecrest_testbuild.harness.keys import KeyPair
 from firecrest_testbuild.harness.state import EnvironmentState
 
 

@@ -18,8 +18,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from firecrest_testbuild.common.certificates import sign_user_certificate
+from firecrest_testbuild.harness.keys import KeyPair
 from firecrest_testbuild.harness.paths import CLUSTER, IMAGES
-from firecrest_testbuild.harness.sshca import KeyPair
 
 LIBEXEC = IMAGES / "cluster/files/usr/local/libexec"
 WRAPPER = LIBEXEC / "testbuild-command-wrapper"
