@@ -85,6 +85,9 @@ class Keycloak(Strict):
     realm: Name = "kcrealm"
     access_token_lifespan: Annotated[int, Field(ge=5, le=86400)] = 300
     clients: tuple[Client, ...] = (Client(client_id="firecrest-sample"),)
+    # An audience every client puts in its tokens besides itself: FirecREST v2
+    # deployments may require one (e.g. Firecrest-v2); None adds none.
+    audience: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")] | None = None
 
 
 class Minio(Strict):
@@ -271,6 +274,7 @@ _FIXES = {
     "port": "use a port from 1 to 65535, or 0 for any free port",
     "consolePort": "use a port from 1 to 65535, or 0 for any free port",
     "accessTokenLifespan": "use a number of seconds from 5 to 86400",
+    "audience": "use letters, digits and . _ : / -, e.g. Firecrest-v2",
     "maxFileSizeMb": "use a number of megabytes from 1 to 1024",
     "layout": "use 'single' (one process) or 'split' (a container per service and a gateway)",
     "utilitiesTimeout": "use a number of seconds from 1 to 600",

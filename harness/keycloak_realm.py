@@ -35,8 +35,29 @@ def token_request(token_url: str, client_id: str, secret: str | None, form: dict
     return str(response.json()["access_token"])
 
 
-def client_mappers(client_id: str) -> list[dict[str, Any]]:
-    return [client_id_mapper(), audience_mapper(client_id)]
+EXTRA_AUDIENCE = "testbuild-extra-audience"
+
+
+def client_mappers(client_id: str, audience: str | None = None) -> list[dict[str, Any]]:
+    """The mappers of a configured client: `clientId`, itself in `aud`, and
+    the environment's extra audience when it has one."""
+    mappers = [client_id_mapper(), audience_mapper(client_id)]
+    return mappers + ([extra_audience_mapper(audience)] if audience else [])
+
+
+def extra_audience_mapper(audience: str) -> dict[str, Any]:
+    """`audience` in every access token of the client (FirecREST v2 checks one)."""
+    return {
+        "name": EXTRA_AUDIENCE,
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-audience-mapper",
+        "config": {
+            "included.custom.audience": audience,
+            "access.token.claim": "true",
+            "id.token.claim": "false",
+            "introspection.token.claim": "true",
+        },
+    }
 
 
 def audience_mapper(client_id: str) -> dict[str, Any]:
@@ -161,10 +182,16 @@ class RealmSeeder:
         clients = [
             {
                 **client_representation(c.client_id, self.client_secrets[c.client_id]),
-                "protocolMappers": client_mappers(c.client_id),
+                "protocolMappers": client_mappers(c.client_id, self.config.keycloak.audience),
             }
             for c in self.config.keycloak.clients
-        ] + [expiry_probe_representation(self.client_secrets[EXPIRY_PROBE])]
+        ] + [
+            # The same mappers as a later seeding ensures, so that it finds nothing to add.
+            {
+                **expiry_probe_representation(self.client_secrets[EXPIRY_PROBE]),
+                "protocolMappers": client_mappers(EXPIRY_PROBE, self.config.keycloak.audience),
+            }
+        ]
         service_accounts = [
             {"username": c.service_account, "enabled": True, "serviceAccountClientId": c.client_id}
             for c in self.config.keycloak.clients
@@ -241,7 +268,7 @@ class RealmSeeder:
         secret = wanted["secret"]
         found = self._call("GET", "/clients", params={"clientId": client_id}).json()
         if not found:
-            mappers = client_mappers(client_id)
+            mappers = client_mappers(client_id, self.config.keycloak.audience)
             self._call("POST", "/clients", json={**wanted, "protocolMappers": mappers})
             self.changes.append(f"created client {client_id}")
             return
@@ -255,7 +282,12 @@ class RealmSeeder:
     def _ensure_mappers(self, client_id: str, uuid: str, existing: list[dict[str, Any]]) -> None:
         present = {mapper["name"]: mapper for mapper in existing}
         models = f"/clients/{uuid}/protocol-mappers/models"
-        for expected in client_mappers(client_id):
+        wanted = client_mappers(client_id, self.config.keycloak.audience)
+        stale = present.get(EXTRA_AUDIENCE)
+        if stale is not None and EXTRA_AUDIENCE not in {mapper["name"] for mapper in wanted}:
+            self._call("DELETE", f"{models}/{stale['id']}")
+            self.changes.append(f"removed mapper {EXTRA_AUDIENCE} from {client_id}")
+        for expected in wanted:
             mapper = present.get(expected["name"])
             if mapper is None:
                 self._call("POST", models, json=expected)

@@ -33,11 +33,16 @@ def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield home
 
 
-def environment_for(state_home: Path, settings: str, stack: str = "{port: 0}") -> Environment:
+V2_AUDIENCE = "Firecrest-v2"
+
+
+def environment_for(
+    state_home: Path, settings: str, stack: str = "{port: 0}", keycloak: str = "{port: 0}"
+) -> Environment:
     """An environment of its own: unique name, free ports, state under state_home."""
     name = f"it-{uuid.uuid4().hex[:8]}"
     free_ports = (
-        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nsshca: {port: 0}\n"
+        f"keycloak: {keycloak}\nminio: {{port: 0, consolePort: 0}}\nsshca: {{port: 0}}\n"
         f"stack: {stack}\n"
     )
     config = parse(f"name: {name}\n{free_ports}{settings}")
@@ -59,9 +64,13 @@ def keycloak(environment: Environment) -> KeycloakEndpoints:
 @pytest.fixture(scope="session")
 def split_environment(state_home: Path) -> Iterator[Environment]:
     """The split layout (a container per service behind the gateway), one
-    compute node: shared by the split and reservations tests."""
+    compute node, and the extra token audience FirecREST v2 deployments
+    check: shared by the split, reservations and Keycloak tests."""
     env = environment_for(
-        state_home, "cluster: {sshPort: 0, computeNodes: 1}\n", stack="{port: 0, layout: split}"
+        state_home,
+        "cluster: {sshPort: 0, computeNodes: 1}\n",
+        stack="{port: 0, layout: split}",
+        keycloak=f"{{port: 0, audience: {V2_AUDIENCE}}}",
     )
     env.up()
     yield env

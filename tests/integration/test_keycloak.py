@@ -13,7 +13,7 @@ from keycloak import KeycloakAdmin
 
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import keycloak, keycloak_of, short_lived_token
+from tests.integration.conftest import V2_AUDIENCE, keycloak, keycloak_of, short_lived_token
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +60,32 @@ def test_password_grant_gives_an_rs256_token_for_the_user(endpoints: dict[str, A
     assert claims["preferred_username"] == "test1"
     assert "clientId" not in claims
     assert claims["iss"].endswith("/auth/realms/kcrealm")
+
+
+def test_tokens_carry_the_configured_audience_and_none_without_it(
+    endpoints: dict[str, Any], split_environment: Environment
+):
+    plain = grant(endpoints, grant_type="password", username="test1", password="test11")
+    assert V2_AUDIENCE not in audiences(plain.json()["access_token"])
+    configured = keycloak(split_environment).as_json()
+    for form in (
+        {"grant_type": "password", "username": "test1", "password": "test11"},
+        {"grant_type": "client_credentials"},
+    ):
+        answer = grant(configured, **form)
+        assert answer.status_code == 200, answer.text
+        claims = verified(configured, answer.json()["access_token"])
+        assert {V2_AUDIENCE, configured["clients"][0]["client_id"]} <= audiences(claims), claims
+
+
+def audiences(token_or_claims: str | dict[str, Any]) -> set[str]:
+    claims = (
+        jwt.decode(token_or_claims, options={"verify_signature": False})
+        if isinstance(token_or_claims, str)
+        else token_or_claims
+    )
+    aud = claims.get("aud", [])
+    return {aud} if isinstance(aud, str) else set(aud)
 
 
 def test_client_credentials_give_the_service_account_with_client_id(endpoints: dict[str, Any]):

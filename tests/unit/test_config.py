@@ -155,3 +155,10 @@ def test_a_client_needs_its_service_account_user():
     )
     assert problem.startswith("env.yaml:5: keycloak.clients[0]: client 'portal' needs")
     assert "a user named 'service-account-portal'" in problem
+
+
+def test_an_extra_token_audience_is_optional_and_checked():
+    assert parse("").keycloak.audience is None
+    assert parse("keycloak: {audience: Firecrest-v2}\n").keycloak.audience == "Firecrest-v2"
+    [problem] = problems("keycloak: {audience: 'two words'}\n")
+    assert "keycloak.audience" in problem and "Firecrest-v2" in problem
