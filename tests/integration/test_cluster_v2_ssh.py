@@ -272,18 +272,28 @@ def test_no_user_file_runs_before_the_wrapper(v2_environment: Environment):
             written = writer.run(f"base64 -d > '{path}'", stdin=payload)
             assert written.exit_status == 0, written.stderr
         login = login_node(v2_environment)
+        pooled = writer.run("id -un")
         runs = [
-            writer.run("id -un"),
-            login.run("test2", "id -un"),  # v1: the certificate as the command
-            login.run("test2", "id -un", protocol="plain-command"),
-            login.run_with_key(
-                "test2", certificate_without_force_command(login, "test2"), "id -un"
+            (pooled.exit_status, pooled.text, pooled.stderr),
+            *(
+                (ran.exit_status, ran.stdout, ran.stderr)
+                for ran in (
+                    login.run("test2", "id -un"),  # v1: the certificate as the command
+                    login.run("test2", "id -un", protocol="plain-command"),
+                    login.run_with_key(
+                        "test2", certificate_without_force_command(login, "test2"), "id -un"
+                    ),
+                )
             ),
         ]
-        for ran in runs:
-            assert (ran.exit_status, ran.stdout.strip()) == (0, "test2"), ran.stderr
+        for status, stdout, stderr in runs:
+            assert (status, stdout.strip()) == (0, "test2"), stderr
         assert writer.run("echo $SHLVL").text.strip() == "2"  # as without the fix
         assert controller_run(v2_environment, f"ls {marker}-* 2>/dev/null; true").strip() == ""
+        # The files would run: bash as sshd starts it without SHLVL sources ~/.bashrc.
+        controller_run(v2_environment, "runuser -u test2 -- env -u SHLVL SSH_CLIENT=x bash -c true")
+        assert controller_run(v2_environment, f"ls {marker}-*").strip().startswith(marker)
+        controller_run(v2_environment, f"rm -f {marker}-*")
         shell = controller_run(v2_environment, "getent passwd test2 | cut -d: -f7").strip()
         assert shell == "/bin/bash"  # users' jobs still get bash
     finally:
