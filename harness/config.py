@@ -55,6 +55,10 @@ class Cluster(Strict):
     compute_nodes: Annotated[int, Field(ge=1, le=16)] = 2
     cpus_per_node: Annotated[int, Field(ge=1, le=256)] | None = None
     ssh_auth: Literal["certificate", "static-key"] = "certificate"
+    # What the login node's command wrapper accepts as the SSH command: the
+    # certificate text (FirecREST v1), the command line itself (v2, over a
+    # static key or a certificate without force-command), or both.
+    ssh_commands: Literal["certificate-as-command", "plain", "both"] = "both"
     ssh_port: Port = 2222
 
     @property

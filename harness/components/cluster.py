@@ -109,7 +109,11 @@ class ClusterComponent:
                 0o600,
             ),
             "sshd_config": (
-                _template("sshd_config.template", authorized_keys_file=keys_file),
+                _template(
+                    "sshd_config.template",
+                    authorized_keys_file=keys_file,
+                    ssh_commands=context.config.cluster.ssh_commands,
+                ),
                 0o644,
             ),
             "allowed-commands": ((CLUSTER / "allowed-commands").read_bytes(), 0o644),

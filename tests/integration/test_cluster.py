@@ -90,9 +90,9 @@ def test_partitions_and_accounting_associations(login: LoginNode, environment: E
     partitions = login.run("test1", "sinfo --noheader --format=%P").stdout.split()
     assert sorted(partitions) == ["part01*", "part02", "xfer"]
     associations = login.run(
-        "test1", "sacctmgr --noheader --parsable2 list association format=user,account"
-    ).exit_status
-    assert associations == 118  # sacctmgr is not on the allow-list
+        "test1", "sacctmgr --noheader --parsable2 list association user=test1 format=user,account"
+    )  # sacctmgr is on the allow-list (FirecREST v2 asks for users' accounts)
+    assert associations.stdout.split() == ["test1|testbuild"], associations.stderr
     listed = environment.runtime.container("controller").exec_run(
         ["sacctmgr", "--noheader", "--parsable2", "list", "association", "format=user,account"]
     )
@@ -102,9 +102,12 @@ def test_partitions_and_accounting_associations(login: LoginNode, environment: E
 
 
 def test_command_outside_the_allow_list_is_refused(login: LoginNode):
-    result = login.run("test1", "bash -c id")
+    result = login.run("test1", "bash -i")
     assert result.exit_status == 118
     assert "'bash' is not an allowed command" in result.stderr
+    inner = login.run("test1", "bash -c 'uname -a'")  # the line inside is checked
+    assert (inner.exit_status, inner.stdout) == (118, "")
+    assert "'uname' is not an allowed command" in inner.stderr
     assert result.stdout == ""
 
 

@@ -53,6 +53,22 @@ ALLOWED = wrapper.read_allowed(str(CLUSTER / "allowed-commands"))
         "mkdir -p /home/test1/a && cp a b",
         "echo '$(not a substitution)'",
         "curl -s -X PUT -T file 'http://minio:9000/bucket/key?X-Amz-Signature=abc&b=1'",
+        # FirecREST v2's lines
+        "SLURM_TIME_FORMAT='%s' squeue --noheader --format='%i|%T'",
+        "base64 -d > '/home/test1/a b'",
+        "cd /home/test1 && timeout 5 ls -l",
+        "ls > /home/test1/out 2>&1 < /dev/null",
+        "> /home/test1/empty ls",
+        "timeout 5 dd if='/home/test1/f' bs=1048576 skip=2 count=1",
+        "sacctmgr show user 'test1' format=defaultaccount -n",
+        "sacctmgr show assoc user='test1' format=account -n",
+        "srun --overlap --jobid=4 hostname",
+        "find /home/test1 -name '*.txt' -exec sha1sum {} +",
+        "timeout 5 bash -c \"cd /home/test1; timeout 5 find . -type f -regex '.*\\.txt'"
+        " -print0 | tar -czvf '/home/test1/o.tar.gz' --null --files-from - \"",
+        "bash -c 'ls -l \"/home/test1/a b\"'",
+        "bash -c \"bash -c 'id -un'\"",
+        "echo ${HOME}",
     ],
 )
 def test_allowed_command_lines(command: str):
@@ -73,6 +89,35 @@ def test_allowed_command_lines(command: str):
         ('echo "`id`"', "command substitution (`) is not allowed"),
         ("ls 'unterminated", "cannot be parsed"),
         ("ID=x", "no program in the command"),
+        # process substitution runs a command of its own
+        ("cat <(uname -a)", "process substitution (<() is not allowed"),
+        ("ls > >(uname)", "process substitution (>() is not allowed"),
+        # the line inside bash -c is checked as any line, at any depth
+        ('bash -c "uname"', "'uname' is not an allowed command"),
+        ("timeout 5 bash -c 'ls; uname'", "'uname' is not an allowed command"),
+        ("bash -c \"ls && bash -c 'uname -a'\"", "'uname' is not an allowed command"),
+        ("bash -c 'echo $(uname)'", "command substitution ($() is not allowed"),
+        ("bash script.sh", "'bash' is not an allowed command"),
+        ("bash -c ls extra", "'bash' is not an allowed command"),
+        # whatever bash would run, the check sees
+        ('echo "\'" $(uname) "\'"', "command substitution ($() is not allowed"),
+        ("ls\nuname", "'uname' is not an allowed command"),
+        ("ls a#; uname", "'uname' is not an allowed command"),
+        ("ls;(uname)", "'uname' is not an allowed command"),
+        ("ls > out;uname", "'uname' is not an allowed command"),
+        ("cd /tmp && uname", "'uname' is not an allowed command"),
+        ("ls >", "a redirection without a target"),
+        # prefixes that make an allowed program run other code
+        ("PATH=/home/test1/bin ls", "setting PATH is not allowed"),
+        ("LD_PRELOAD=/home/test1/x.so timeout 5 ls", "setting LD_PRELOAD is not allowed"),
+        ("ID=1 BASH_ENV=/home/test1/x ls", "setting BASH_ENV is not allowed"),
+        # arithmetic runs the substitutions in a variable's value
+        ("x='a[$(uname)]'; echo ${y:x}", "parameter expansions other than ${NAME}"),
+        ("x=1; ls", "only assignments"),
+        ("find . -exec uname \\;", "'uname' is not an allowed command"),
+        ("find . -execdir bash -c uname {} +", "'uname' is not an allowed command"),
+        ("find . -exec bash {} -c ls ;", "'bash' is not an allowed command"),
+        ("find . -exec {} ;", "without a program"),
     ],
 )
 def test_refused_command_lines(command: str, reason: str):
@@ -94,6 +139,45 @@ def test_allow_list_file_has_the_commands_firecrest_needs():
     ):
         assert program in ALLOWED
     assert "bash" not in ALLOWED and "sh" not in ALLOWED
+    for program in ("dd", "find", "sacctmgr", "cd"):  # FirecREST v2
+        assert program in ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("accept", "v1", "plain_over_key", "plain_over_certificate"),
+    [
+        ("both", True, True, True),
+        ("certificate-as-command", True, False, False),
+        ("plain", False, True, True),
+    ],
+)
+def test_accepted_command_models(
+    ca: KeyPair, accept: str, v1: bool, plain_over_key: bool, plain_over_certificate: bool
+):
+    forced = certificate(ca, "id -un")
+    free = certificate(ca, None)
+    cases = [
+        (v1, forced, forced, "id -un"),  # v1: the certificate text as the command
+        (plain_over_key, "sinfo", None, "sinfo"),
+        (plain_over_certificate, "sinfo", free, "sinfo"),
+    ]
+    for accepted, sent, login, expected in cases:
+        if accepted:
+            assert wrapper.resolve_command(sent, login_cert=login, accept=accept) == expected
+        else:
+            with pytest.raises(wrapper.Refused, match="not accepted here"):
+                wrapper.resolve_command(sent, login_cert=login, accept=accept)
+    # a certificate's force-command binds in every model
+    assert wrapper.resolve_command("id -un", login_cert=forced, accept=accept) == "id -un"
+    with pytest.raises(wrapper.Refused, match="differs"):
+        wrapper.resolve_command("sinfo", login_cert=forced, accept=accept)
+
+
+def test_force_command_is_read_from_the_certificate(ca: KeyPair):
+    assert wrapper.force_command(certificate(ca, "a 'b' \"c\"")) == "a 'b' \"c\""
+    assert wrapper.force_command(certificate(ca, None)) is None
+    with pytest.raises(wrapper.Refused, match="cannot be read"):
+        wrapper.force_command("ssh-ed25519-cert-v01@openssh.com AAAAnotbase64!")
 
 
 @pytest.fixture
@@ -163,7 +247,7 @@ spec = importlib.util.spec_from_loader("wrapper", loader)
 wrapper = importlib.util.module_from_spec(spec)
 loader.exec_module(wrapper)
 wrapper.ALLOWED_FILE, wrapper.LOG_FILE = sys.argv[2], sys.argv[3]
-sys.exit(wrapper.main())
+sys.exit(wrapper.main(sys.argv[4:]))
 """
 # What bash -c itself adds to the environment of the command it runs.
 BASH_OWN = {b"PWD", b"SHLVL", b"_"}
@@ -184,11 +268,13 @@ def login_env(tmp_path: Path, command: str, **extra: str | bytes) -> dict[bytes,
     return {os.fsencode(name): os.fsencode(value) for name, value in env.items()}
 
 
-def run_wrapper(tmp_path: Path, env: dict[bytes, bytes]) -> subprocess.CompletedProcess[bytes]:
+def run_wrapper(
+    tmp_path: Path, env: dict[bytes, bytes], *options: str
+) -> subprocess.CompletedProcess[bytes]:
     allowed = tmp_path / "allowed-commands"
-    allowed.write_text("env\nhead\nls\nchmod\necho\n")
+    allowed.write_text("env\nhead\nls\nchmod\necho\ncd\n")
     log = tmp_path / "commands.log"
-    arguments = [sys.executable, "-c", DRIVER, str(WRAPPER), str(allowed), str(log)]
+    arguments = [sys.executable, "-c", DRIVER, str(WRAPPER), str(allowed), str(log), *options]
     return subprocess.run(arguments, env=env, capture_output=True, timeout=30, check=False)
 
 
@@ -246,11 +332,55 @@ def test_coreutils_messages_keep_plain_quotes_in_the_c_locale(tmp_path: Path):
 
 
 def test_the_wrapper_run_as_sshd_runs_it_still_refuses_and_logs(tmp_path: Path):
-    ran = run_wrapper(tmp_path, login_env(tmp_path, "ls; bash -c id"))
+    ran = run_wrapper(tmp_path, login_env(tmp_path, "ls; sh -c id"))
     assert ran.returncode == wrapper.REFUSED
     assert ran.stdout == b""
-    assert ran.stderr == b"testbuild: command refused: 'bash' is not an allowed command\n"
-    assert "refused ('bash' is not an allowed command)" in (tmp_path / "commands.log").read_text()
+    assert ran.stderr == b"testbuild: command refused: 'sh' is not an allowed command\n"
+    assert "refused ('sh' is not an allowed command)" in (tmp_path / "commands.log").read_text()
+
+
+def test_each_decision_is_logged_with_how_the_user_logged_in(tmp_path: Path):
+    for command in ("echo one", "cat <(ls)", 'bash -c "echo two"', "bash -c 'env | sh'"):
+        run_wrapper(tmp_path, login_env(tmp_path, command))
+    lines = (tmp_path / "commands.log").read_text().splitlines()
+    assert [line.split(" ", 3)[2:] for line in lines] == [
+        ["login=key", "ok 'echo one'"],
+        ["login=key", "refused (process substitution (<() is not allowed) 'cat <(ls)'"],
+        ["login=key", "ok 'bash -c \"echo two\"'"],
+        ["login=key", "refused ('sh' is not an allowed command) \"bash -c 'env | sh'\""],
+    ]
+    assert all(line.split(" ")[1] == "user=test1" for line in lines)
+
+
+def test_an_allowed_line_inside_bash_c_runs(tmp_path: Path):
+    ran = run_wrapper(tmp_path, login_env(tmp_path, "bash -c \"cd / && bash -c 'echo in'\""))
+    assert (ran.returncode, ran.stdout) == (0, b"in\n"), ran.stderr
+
+
+def test_plain_commands_are_refused_in_the_certificate_as_command_model(tmp_path: Path):
+    env = login_env(tmp_path, "echo hi")
+    ran = run_wrapper(tmp_path, env, "--accept=certificate-as-command")
+    assert ran.returncode == wrapper.REFUSED and b"not accepted here" in ran.stderr
+    assert run_wrapper(tmp_path, env, "--accept=plain").stdout == b"hi\n"
+    misconfigured = run_wrapper(tmp_path, env, "--accept=anything")
+    assert misconfigured.returncode == wrapper.REFUSED
+
+
+def test_the_command_gets_shlvl_as_if_sshd_set_none(tmp_path: Path):
+    """sshd's SetEnv SHLVL=1 keeps the login shell from reading ~/.bashrc; that
+    shell hands on 2; the command's bash must see what it saw without: 2."""
+    ran = run_wrapper(tmp_path, login_env(tmp_path, "echo $SHLVL", SHLVL="2"))
+    assert ran.stdout == b"2\n"
+
+
+def test_sshd_keeps_user_files_from_running_before_the_wrapper():
+    rendered = Template((CLUSTER / "sshd_config.template").read_text()).substitute(
+        authorized_keys_file="none", ssh_commands="both"
+    )
+    lines = rendered.splitlines()
+    assert "SetEnv SHLVL=1" in lines and "PermitUserRC no" in lines
+    assert "ForceCommand /usr/local/libexec/testbuild-command-wrapper --accept=both" in lines
+    assert "MaxSessions 100" in lines
 
 
 # testbuild-slurm-conf: each node's RealMemory and DefMemPerCPU.
