@@ -23,8 +23,8 @@ import pytest
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.harness.contracts import ClusterEndpoints
 from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.keys import load_paramiko_key
 from firecrest_testbuild.harness.ssh import LoginNode
-from firecrest_testbuild.harness.sshca import load_paramiko_key
 from tests.integration.conftest import environment_for, eventually, login_node
 
 pytestmark = pytest.mark.integration
