@@ -21,6 +21,7 @@ from firecrest_testbuild.stack.config import StackConfig
 from firecrest_testbuild.stack.context import EXTENSION, StackContext, stack_context
 from firecrest_testbuild.stack.gateway import add_gateway
 from firecrest_testbuild.stack.logs import configure_logging
+from firecrest_testbuild.stack.probecache import ProbeCache
 from firecrest_testbuild.stack.services import enabled_services, start_services
 from firecrest_testbuild.stack.taskstore import TaskRunner, TaskStore
 
@@ -75,6 +76,7 @@ def _new_context(config: StackConfig, redis_client: redis.Redis | None) -> Stack
         # Keyed by what the process serves: a restarted process fails what
         # its predecessor with the same services left running.
         runner=TaskRunner(store, config.tasks.workers, service=",".join(config.services)),
+        system_probes=ProbeCache(config.status.probe_cache_seconds),
     )
 
 

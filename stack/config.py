@@ -66,6 +66,12 @@ class Limits(Strict):
     compute_timeout: Annotated[int, Field(ge=1, le=600)] = 30
 
 
+class Status(Strict):
+    # How long a system's probe (its SSH banner) answers status requests:
+    # concurrent clients cost one probe; a stopped system shows within it. 0: every request probes.
+    probe_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 2.0
+
+
 class Tasks(Strict):
     redis_url: str
     expiry_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
@@ -112,6 +118,7 @@ class StackConfig(Strict):
     ssh: Ssh
     tasks: Tasks
     limits: Limits = Limits()
+    status: Status = Status()
     compute: Compute = Compute()
     storage: Storage | None = None  # required when the storage service is served
 

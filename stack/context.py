@@ -4,13 +4,14 @@ the storage service's staging area and transfers when it is served."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
 from firecrest_testbuild.stack.auth import TokenVerifier
 from firecrest_testbuild.stack.commands import Shell
 from firecrest_testbuild.stack.config import StackConfig
+from firecrest_testbuild.stack.probecache import ProbeCache
 from firecrest_testbuild.stack.staging import Staging
 from firecrest_testbuild.stack.taskstore import TaskRunner, TaskStore
 from firecrest_testbuild.stack.transfers import Transfers
@@ -25,6 +26,8 @@ class StackContext:
     shell: Shell
     store: TaskStore
     runner: TaskRunner
+    # System probes (SSH banners) shared by concurrent status requests.
+    system_probes: ProbeCache[dict[str, str]] = field(default_factory=lambda: ProbeCache(0))
     staging: Staging | None = None  # set by the storage service when it starts
     transfers: Transfers | None = None  # likewise
 

@@ -20,6 +20,7 @@ from firecrest_testbuild.stack.api import Call, Endpoint, Param, route
 from firecrest_testbuild.stack.config import SERVICES, System
 from firecrest_testbuild.stack.context import stack_context
 from firecrest_testbuild.stack.errors import ApiError
+from firecrest_testbuild.stack.probecache import ProbeCache
 from firecrest_testbuild.stack.services import Service
 
 BANNER_TIMEOUT = 5.0
@@ -89,9 +90,10 @@ def service(call: Call):
     )
 )
 def systems(call: Call):
-    configured = stack_context().config.systems
+    context = stack_context()
+    configured = context.config.systems
     with ThreadPoolExecutor(max_workers=len(configured)) as pool:
-        out = list(pool.map(_system_status, configured))
+        out = list(pool.map(lambda s: _system_status(s, context.system_probes), configured))
     return jsonify({"description": "List of systems with status and description.", "out": out})
 
 
@@ -115,7 +117,8 @@ def system(call: Call):
         raise ApiError(  # FirecREST v1's words
             404, "System does not exists.", body={"description": "System does not exists."}
         )
-    return jsonify({"description": "System information", "out": _system_status(found)})
+    status = _system_status(found, stack_context().system_probes)
+    return jsonify({"description": "System information", "out": status})
 
 
 @_route(
@@ -282,7 +285,11 @@ def _peer_health(name: str, base: str) -> tuple[bool, str]:
     return True, f"server up at {base}"
 
 
-def _system_status(system: System) -> dict[str, str]:
+def _system_status(system: System, probes: ProbeCache[dict[str, str]]) -> dict[str, str]:
+    return probes.get(system.name, lambda: _probed_status(system))
+
+
+def _probed_status(system: System) -> dict[str, str]:
     problem = _ssh_banner_problem(system)
     if problem:
         return {

@@ -70,15 +70,25 @@ def test_a_cluster_whose_sshd_is_stopped_is_unavailable(api: Api, environment: E
     controller = container(environment, "controller")
     controller.exec_run(["pkill", "-STOP", "-x", "sshd"])
     try:
-        stopped = get(api, "/status/systems/cluster").json()["out"]
-        assert stopped["status"] == "unavailable"
+        # Probes are shared for status.probeCacheSeconds (2 s): it shows within that.
+        stopped = poll(
+            lambda: get(api, "/status/systems/cluster").json()["out"],
+            lambda out: out["status"] == "unavailable",
+            timeout=15,
+            what="the stopped system reported unavailable",
+        )
         assert stopped["description"].startswith("Error on connection to system")
         command = api.get("/utilities/whoami")  # waits for the SSH banner, then gives up
         assert command.status_code == 400
         assert "X-Machine-Not-Available" in command.headers
     finally:
         controller.exec_run(["pkill", "-CONT", "-x", "sshd"])
-    assert get(api, "/status/systems/cluster").json()["out"]["status"] == "available"
+    poll(
+        lambda: get(api, "/status/systems/cluster").json()["out"]["status"],
+        lambda status: status == "available",
+        timeout=15,
+        what="the system available again",
+    )
 
 
 def test_the_environments_filesystems_and_an_unknown_system(api: Api):
