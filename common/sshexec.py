@@ -57,7 +57,26 @@ def execute(
     timeout: float = 120,
 ) -> Output:
     """Log in as `user` with `pkey`, send `sent` as the command, collect its output."""
-    client = _connect(target, user, pkey)
+    client = connect(target, user, pkey)
+    try:
+        return run(client, target, sent, stdin, timeout)
+    finally:
+        client.close()
+
+
+def connect(target: SshTarget, user: str, pkey: paramiko.PKey) -> paramiko.SSHClient:
+    """A logged-in connection to keep and run many commands over (FirecREST v2's way)."""
+    return _connect(target, user, pkey)
+
+
+def run(
+    client: paramiko.SSHClient,
+    target: SshTarget,
+    sent: str,
+    stdin: bytes = b"",
+    timeout: float = 120,
+) -> Output:
+    """One command in a new session of a logged-in connection."""
     try:
         transport = client.get_transport()
         assert transport is not None
@@ -69,8 +88,6 @@ def execute(
         raise CommandTimeout(f"no answer within {timeout:g} s") from error
     except paramiko.SSHException as error:
         raise Unreachable(str(error)) from error
-    finally:
-        client.close()
 
 
 def _collect(channel: paramiko.Channel, stdin: bytes) -> Output:

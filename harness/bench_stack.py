@@ -5,6 +5,7 @@ staging area, and the conformance suite's running time."""
 
 from __future__ import annotations
 
+import io
 import os
 import statistics
 import tempfile
@@ -15,12 +16,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from docker.models.containers import Container
 
+from firecrest_testbuild.common import sshexec
 from firecrest_testbuild.common.buckets import bucket_of
 from firecrest_testbuild.common.certificates import issue_identity
+from firecrest_testbuild.common.sshexec import SshTarget
 from firecrest_testbuild.harness import conformance
+from firecrest_testbuild.harness.components.sshca import SshcaEndpoints
 from firecrest_testbuild.harness.contracts import (
     ClusterEndpoints,
     KeycloakEndpoints,
@@ -53,6 +60,8 @@ def stack_figures(environment: Environment, transfer_mb: int = 1024) -> dict[str
         "job_turnaround_seconds": job_turnaround(url, headers),
         "certificate_signing_ms": certificate_signing_ms(environment),
         "ssh_round_trip_ms": ssh_round_trip_ms(environment, user),
+        "pooled_commands": pooled_commands(environment, user),
+        "sshca_round_trip_ms": sshca_round_trip_ms(environment, user),
         "transfer": transfer_figures(environment, url, headers, user, transfer_mb)
         if transfer_mb
         else {},
@@ -147,6 +156,59 @@ def ssh_round_trip_ms(environment: Environment, user: str, samples: int = 20) ->
         login.run(user, "true")
         times.append((time.monotonic() - started) * 1000)
     return round(statistics.median(times), 1)
+
+
+def pooled_commands(environment: Environment, user: str, count: int = 200) -> dict[str, float]:
+    """FirecREST v2's way: one connection kept open (a certificate without
+    force-command), `true` run `count` times over it, a session each."""
+    ssh = environment.context().endpoints(ClusterEndpoints).ssh
+    target = SshTarget(ssh.host, ssh.port, ssh.host_key)
+    identity = issue_identity(environment.state.user_ca.private_key(), user)
+    client = sshexec.connect(target, user, identity.pkey)
+    times = []
+    try:
+        for _ in range(count):
+            started = time.monotonic()
+            sshexec.run(client, target, "true")
+            times.append((time.monotonic() - started) * 1000)
+    finally:
+        client.close()
+    ordered = sorted(times)
+    return {
+        "commands": count,
+        "p50_ms": round(statistics.median(times), 1),
+        "p90_ms": round(ordered[int(0.9 * count) - 1], 1),
+    }
+
+
+def sshca_round_trip_ms(environment: Environment, user: str, samples: int = 10) -> float:
+    """A fresh key signed by the SSH CA service (SSHCA's POST /sign with the
+    user's token), then a login with it running `true`: median."""
+    context = environment.context()
+    sign_url = context.endpoints(SshcaEndpoints).sign_url
+    token = context.endpoints(KeycloakEndpoints).token(user=context.config.user(user))
+    ssh = context.endpoints(ClusterEndpoints).ssh
+    target = SshTarget(ssh.host, ssh.port, ssh.host_key)
+    times = []
+    for _ in range(samples):
+        started = time.monotonic()
+        key = paramiko.Ed25519Key.from_private_key(io.StringIO(_new_private_key()))
+        public = f"{key.get_name()} {key.get_base64()}"
+        answer = requests.post(sign_url, json={"PublicKey": public, "OTT": token}, timeout=30)
+        answer.raise_for_status()
+        key.load_certificate(answer.text.strip())
+        sshexec.execute(target, user, key, "true")
+        times.append((time.monotonic() - started) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def _new_private_key() -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 def transfer_figures(
@@ -320,6 +382,10 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"    job upload -> COMPLETED {figures['job_turnaround_seconds']:>7.2f} s",
         f"    certificate signing     {figures['certificate_signing_ms']:>7.2f} ms",
         f"    SSH round trip (host)   {figures['ssh_round_trip_ms']:>7.1f} ms",
+        f"    pooled commands (v2)    {figures['pooled_commands']['p50_ms']:>7.1f} ms p50,"
+        f" {figures['pooled_commands']['p90_ms']:.1f} ms p90 over one connection"
+        f" ({figures['pooled_commands']['commands']} commands)",
+        f"    SSH CA sign + login     {figures['sshca_round_trip_ms']:>7.1f} ms (median)",
     ]
     conformance = figures.get("conformance")
     if conformance:
