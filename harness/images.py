@@ -9,6 +9,7 @@ tagged with a hash of all its inputs, so an unchanged image is never rebuilt.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import io
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import docker
 from docker.errors import APIError, BuildError, ImageNotFound
+from docker.models.images import Image
 
 from firecrest_testbuild.harness.archive import Files, pack
 from firecrest_testbuild.harness.config import Images
@@ -31,6 +33,7 @@ from firecrest_testbuild.harness.progress import Progress
 
 REPOSITORY_PREFIX = "testbuild"
 INPUTS_LABEL = "org.testbuild.inputs"
+KEEP_RECENT_BUILDS = datetime.timedelta(hours=1)
 Context = Files
 BASE_ENVIRONMENT = [
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -99,10 +102,14 @@ class ImageBuilder:
         return tag
 
     def _remove_older_builds(self, spec: ImageSpec, keep: str) -> None:
-        """Older input-hash tags of this image, unless a container still uses them."""
+        """Older input-hash tags of this image, unless a container still uses them
+        or they are recent: another checkout on this machine (another branch)
+        may just have built one for an environment it is about to start."""
         for image in self.client.images.list(name=spec.repository):
+            if INPUTS_LABEL not in (image.labels or {}) or _age(image) < KEEP_RECENT_BUILDS:
+                continue
             for old in image.tags:
-                if old != keep and INPUTS_LABEL in (image.labels or {}):
+                if old != keep:
                     # A container (of another environment) still using it keeps it.
                     with contextlib.suppress(APIError):
                         self.client.images.remove(old)
@@ -299,6 +306,12 @@ def _source_files(package: str) -> Context:
     }
     files["src/firecrest_testbuild/__init__.py"] = ((PACKAGE / "__init__.py").read_bytes(), 0o644)
     return files
+
+
+def _age(image: Image) -> datetime.timedelta:
+    """How long ago the engine made `image` (its Created time, RFC 3339)."""
+    created = datetime.datetime.fromisoformat(str(image.attrs["Created"])[:26].rstrip("Z"))
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - created
 
 
 def _normal_mode(path: Path) -> int:

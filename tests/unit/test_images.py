@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from pathlib import Path
 from unittest import mock
@@ -109,3 +110,21 @@ def test_downloads_are_fetched_once_into_the_cache_and_checked(tmp_path, monkeyp
             )
         )
     assert not (tmp_path / "testbuild" / "downloads" / "other.zip").exists()
+
+
+def built(tags: list[str], hours_ago: float) -> mock.Mock:
+    made = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=hours_ago)
+    image = mock.Mock(tags=tags, labels={images.INPUTS_LABEL: "x"})
+    image.attrs = {"Created": made.strftime("%Y-%m-%dT%H:%M:%S.%f123Z")}
+    return image
+
+
+def test_older_builds_go_but_a_recent_one_of_another_checkout_stays():
+    old = built(["testbuild/stack:aaaa", "testbuild/stack:latest"], hours_ago=3)
+    recent = built(["testbuild/stack:bbbb"], hours_ago=0.1)
+    current = built(["testbuild/stack:cccc"], hours_ago=0)
+    maker = builder(Images(ca_certificates="none"))
+    maker.client.images.list.return_value = [old, recent, current]
+    maker._remove_older_builds(ImageSpec("stack", "trixie"), keep="testbuild/stack:cccc")
+    removed = [call.args[0] for call in maker.client.images.remove.call_args_list]
+    assert removed == ["testbuild/stack:aaaa", "testbuild/stack:latest"]
