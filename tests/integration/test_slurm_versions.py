@@ -19,8 +19,6 @@ from tests.integration.conftest import environment_for, eventually, login_node
 
 pytestmark = pytest.mark.integration
 
-PACKAGE_VERSIONS = {"22.05": "slurm-wlm 22.05", "24.11": "slurm 24.11"}
-
 
 @pytest.fixture(scope="module", params=sorted(SLURM_RELEASES))
 def versioned(request: pytest.FixtureRequest, state_home: Path) -> Iterator[Environment]:
@@ -45,9 +43,9 @@ def root(env: Environment, command: str) -> str:
 
 def test_the_cluster_runs_the_configured_slurm(versioned: Environment):
     version = versioned.config.cluster.slurm
-    assert root(versioned, "sinfo --version").startswith(PACKAGE_VERSIONS[version])
+    assert root(versioned, "sinfo --version").startswith(f"slurm-wlm {version}.")
     compute = versioned.runtime.execute("c1", ["slurmd", "-V"])
-    assert compute.output.strip().startswith(PACKAGE_VERSIONS[version].replace("-wlm", ""))
+    assert compute.output.strip().startswith(f"slurm-wlm {version}.")
 
 
 def test_partitions_nodes_and_associations(versioned: Environment):
