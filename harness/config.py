@@ -48,9 +48,17 @@ DEFAULT_USERS = (
 )
 
 
+# The Slurm generations a cluster can run, each with the Debian release whose
+# packages it is (README: Slurm versions).
+SLURM_RELEASES: Final = {"22.05": "bookworm", "24.11": "trixie"}
+SlurmVersion = Literal["22.05", "24.11"]
+DEFAULT_SLURM: Final = "22.05"
+
+
 class Cluster(Strict):
     """The Slurm cluster: one controller/login node and N compute nodes."""
 
+    slurm: SlurmVersion = DEFAULT_SLURM
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,19}$")] = "cluster"
     compute_nodes: Annotated[int, Field(ge=1, le=16)] = 2
     cpus_per_node: Annotated[int, Field(ge=1, le=256)] | None = None
@@ -60,6 +68,16 @@ class Cluster(Strict):
     # static key or a certificate without force-command), or both.
     ssh_commands: Literal["certificate-as-command", "plain", "both"] = "both"
     ssh_port: Port = 2222
+
+    @field_validator("slurm", mode="before")
+    @classmethod
+    def _version_as_written(cls, value: object) -> object:
+        """`slurm: 24.11` unquoted is a YAML float: read it as the version it spells."""
+        return format(value, ".2f") if isinstance(value, float) else value
+
+    @property
+    def debian_release(self) -> str:
+        return SLURM_RELEASES[self.slurm]
 
     @property
     def compute_node_names(self) -> list[str]:

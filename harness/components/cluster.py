@@ -9,10 +9,17 @@ entrypoint fills it into slurm.conf at start from what its container has
 (images/cluster/files/usr/local/libexec/testbuild-slurm-conf), since only
 there is a container's memory limit visible, and `testbuild compose` renders
 the same file without any engine.
+
+The Slurm generation is the config's `cluster.slurm`: Debian bookworm's 22.05
+(image testbuild/cluster) or Debian trixie's 24.11 (testbuild/cluster-slurm-24.11,
+a variant of the same images/cluster/ folder on the trixie base). Both images
+are built by `up`, so switching is a restart, not a build; slurm.conf differs
+between them only by cluster/slurm-<version>.conf.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from string import Template
 
@@ -20,6 +27,7 @@ import paramiko
 
 from firecrest_testbuild.harness.archive import pack
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.config import SLURM_RELEASES, Cluster
 from firecrest_testbuild.harness.contracts import ClusterEndpoints, SshEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageSpec
@@ -32,16 +40,49 @@ CONTROLLER = "controller"
 SSH_PORT = 22
 SHARED_VOLUMES = {"home": "/home", "scratch": "/scratch"}
 PARTITIONS = ("part01", "part02", "xfer")  # as cluster/slurm.conf.template defines them
+# Per Slurm generation: the packages beyond the common ones. The slurm.conf
+# lines that differ are in cluster/slurm-<version>.conf, appended to the
+# common template.
+EXTRA_PACKAGES = {"22.05": "", "24.11": "slurmrestd slurm-wlm-jwt-plugin"}
+
+
+def image_for(slurm: str) -> ImageSpec:
+    """The cluster image of a Slurm generation (a key of SLURM_RELEASES)."""
+    release = SLURM_RELEASES[slurm]
+    extra = EXTRA_PACKAGES[slurm]
+    return ImageSpec(
+        "cluster",
+        debian_release=release,
+        build_args=(("EXTRA_PACKAGES", extra),) if extra else (),
+        name="" if slurm == "22.05" else f"cluster-slurm-{slurm}",
+    )
 
 
 def _template(name: str, **values: object) -> bytes:
     return Template((CLUSTER / name).read_text()).substitute(values).encode()
 
 
+def slurm_conf(cluster: Cluster, engine_cpus: int) -> bytes:
+    """slurm.conf for a cluster section (memory placeholders left for the node)."""
+    return (
+        _template(
+            "slurm.conf.template",
+            cluster_name=cluster.name,
+            controller=cluster.name,
+            node_names=",".join(cluster.compute_node_names),
+            cpus=cluster.cpus_per_node or engine_cpus,
+        )
+        + (CLUSTER / f"slurm-{cluster.slurm}.conf").read_bytes()
+    )
+
+
 class ClusterComponent:
     name = NAME
     requires: tuple[str, ...] = ()
-    image = ImageSpec("cluster", debian_release="bookworm")
+    # 22.05 under the folder's name (as before there were two), 24.11 beside it.
+    image = dataclasses.replace(
+        image_for("22.05"), variants=tuple(image_for(v) for v in SLURM_RELEASES if v != "22.05")
+    )
     volumes = tuple(SHARED_VOLUMES)
     endpoints_type = ClusterEndpoints
 
@@ -50,7 +91,7 @@ class ClusterComponent:
 
     def containers(self, context: Context) -> list[ContainerSpec]:
         cluster = context.config.cluster
-        tag = context.images[self.image.folder]
+        tag = self.image_tag(context)
         forwards = "".join(f"{forward.line()}\n" for forward in context.forwards)
         common = {
             "slurm.conf": (self._slurm_conf(context), 0o644),
@@ -88,15 +129,15 @@ class ClusterComponent:
         ]
         return [controller, *computes]
 
+    def image_tag(self, context: Context) -> str:
+        """The built image of the configured Slurm generation."""
+        chosen = image_for(context.config.cluster.slurm)
+        if chosen.repository == self.image.repository:
+            return context.images[self.image.folder]
+        return f"{chosen.repository}:latest"  # ensure() tags every variant it builds
+
     def _slurm_conf(self, context: Context) -> bytes:
-        cluster = context.config.cluster
-        return _template(
-            "slurm.conf.template",
-            cluster_name=cluster.name,
-            controller=cluster.name,
-            node_names=",".join(cluster.compute_node_names),
-            cpus=cluster.cpus_per_node or context.engine_cpus,
-        )
+        return slurm_conf(context.config.cluster, context.engine_cpus)
 
     def _controller_files(self, context: Context) -> dict[str, tuple[bytes, int]]:
         state = context.state
