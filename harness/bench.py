@@ -49,7 +49,8 @@ def cold_builds(environment: Environment) -> dict[str, float]:
     builder = ImageBuilder(
         environment.client, environment.config.images, Progress(quiet=True), use_cache=False
     )
-    return {c.image.folder: timed(partial(builder.ensure, c.image)) for c in environment.components}
+    specs = [component.image(environment.config) for component in environment.components]
+    return {spec.repository: timed(partial(builder.ensure, spec)) for spec in specs}
 
 
 def median_of(samples: list[dict[str, float]]) -> dict[str, float]:

@@ -21,7 +21,7 @@ from firecrest_testbuild.harness.components import Component, Context, discover
 from firecrest_testbuild.harness.config import EnvironmentConfig, User
 from firecrest_testbuild.harness.endpoints import EnvironmentEndpoints, UserEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
-from firecrest_testbuild.harness.images import ImageBuilder
+from firecrest_testbuild.harness.images import ImageBuilder, ImageSpec
 from firecrest_testbuild.harness.progress import Progress
 from firecrest_testbuild.harness.readiness import Probe, wait_for
 from firecrest_testbuild.harness.runtime import Runtime, environments_up, log_tail
@@ -146,12 +146,13 @@ class Environment:
 
     def build_images(self) -> dict[str, str]:
         builder = ImageBuilder(self.client, self.config.images, self.progress)
-        return {
-            component.image.folder: builder.ensure(component.image) for component in self.components
-        }
+        return {spec.repository: builder.ensure(spec) for spec in self._image_specs()}
 
     def _existing_images(self) -> dict[str, str]:
-        return {c.image.folder: f"{c.image.repository}:latest" for c in self.components}
+        return {spec.repository: f"{spec.repository}:latest" for spec in self._image_specs()}
+
+    def _image_specs(self) -> list[ImageSpec]:
+        return [component.image(self.config) for component in self.components]
 
     def _context(self, images: dict[str, str], engine_cpus: int | None = None) -> Context:
         context = Context(

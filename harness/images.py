@@ -61,12 +61,9 @@ class ImageSpec:
     downloads: tuple[Download, ...] = ()
     # Packages of firecrest_testbuild copied into the context (src/firecrest_testbuild/<name>).
     sources: tuple[str, ...] = ()
-    # The image's name when it is not the folder's (a variant of the same folder).
+    # The image's name when it is not the folder's (another Debian release or
+    # other build arguments of the same folder).
     name: str = ""
-    # Other images of the same folder (another Debian release, other build
-    # arguments) that `ensure` builds alongside, each under its own name and
-    # tagged :latest, for a component that picks one of them by its config.
-    variants: tuple[ImageSpec, ...] = ()
 
     @property
     def repository(self) -> str:
@@ -93,10 +90,7 @@ class ImageBuilder:
         self.use_cache = use_cache  # False: rebuild every layer (benchmarks)
 
     def ensure(self, spec: ImageSpec) -> str:
-        """The tag of an up-to-date image for `spec` (and its variants, tagged
-        <their repository>:latest), building what is needed."""
-        for variant in spec.variants:
-            self.ensure(variant)
+        """The tag of an up-to-date image for `spec`, building it if needed."""
         base = self.ensure_base(spec.debian_release)
         context = self._context_files(spec)
         base_id: str = self.client.images.get(base).attrs["Id"]

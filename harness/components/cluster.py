@@ -12,14 +12,13 @@ the same file without any engine.
 
 The Slurm generation is the config's `cluster.slurm`: Debian bookworm's 22.05
 (image testbuild/cluster) or Debian trixie's 24.11 (testbuild/cluster-slurm-24.11,
-a variant of the same images/cluster/ folder on the trixie base). Both images
-are built by `up`, so switching is a restart, not a build; slurm.conf differs
-between them only by cluster/slurm-<version>.conf.
+the same images/cluster/ folder on the trixie base); `up` builds the one the
+config picks. slurm.conf differs between them only by
+cluster/slurm-<version>.conf.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from string import Template
 
@@ -27,7 +26,7 @@ import paramiko
 
 from firecrest_testbuild.harness.archive import pack
 from firecrest_testbuild.harness.components import Context
-from firecrest_testbuild.harness.config import SLURM_RELEASES, Cluster
+from firecrest_testbuild.harness.config import SLURM_RELEASES, Cluster, EnvironmentConfig
 from firecrest_testbuild.harness.contracts import ClusterEndpoints, SshEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageSpec
@@ -79,19 +78,18 @@ def slurm_conf(cluster: Cluster, engine_cpus: int) -> bytes:
 class ClusterComponent:
     name = NAME
     requires: tuple[str, ...] = ()
-    # 22.05 under the folder's name (as before there were two), 24.11 beside it.
-    image = dataclasses.replace(
-        image_for("22.05"), variants=tuple(image_for(v) for v in SLURM_RELEASES if v != "22.05")
-    )
     volumes = tuple(SHARED_VOLUMES)
     endpoints_type = ClusterEndpoints
+
+    def image(self, config: EnvironmentConfig) -> ImageSpec:
+        return image_for(config.cluster.slurm)
 
     def forwards(self, context: Context) -> list[Forward]:
         return []  # SSH is reached from the host only
 
     def containers(self, context: Context) -> list[ContainerSpec]:
         cluster = context.config.cluster
-        tag = self.image_tag(context)
+        tag = context.images[self.image(context.config).repository]
         forwards = "".join(f"{forward.line()}\n" for forward in context.forwards)
         common = {
             "slurm.conf": (self._slurm_conf(context), 0o644),
@@ -128,13 +126,6 @@ class ClusterComponent:
             for node in cluster.compute_node_names
         ]
         return [controller, *computes]
-
-    def image_tag(self, context: Context) -> str:
-        """The built image of the configured Slurm generation."""
-        chosen = image_for(context.config.cluster.slurm)
-        if chosen.repository == self.image.repository:
-            return context.images[self.image.folder]
-        return f"{chosen.repository}:latest"  # ensure() tags every variant it builds
 
     def _slurm_conf(self, context: Context) -> bytes:
         return slurm_conf(context.config.cluster, context.engine_cpus)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import requests
 
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.config import EnvironmentConfig
 from firecrest_testbuild.harness.contracts import (
     AdminCredentials,
     ClientSecret,
@@ -34,17 +35,21 @@ DISTRIBUTION = (
 )
 ADMIN_USER = "testbuild-admin"
 
+IMAGE = ImageSpec(
+    "keycloak",
+    debian_release="trixie",
+    downloads=(Download(DISTRIBUTION, "downloads/keycloak.zip", DISTRIBUTION + ".sha1"),),
+)
+
 
 class KeycloakComponent:
     name = NAME
     requires: tuple[str, ...] = ()
-    image = ImageSpec(
-        "keycloak",
-        debian_release="trixie",
-        downloads=(Download(DISTRIBUTION, "downloads/keycloak.zip", DISTRIBUTION + ".sha1"),),
-    )
     volumes = ("keycloak-data",)
     endpoints_type = KeycloakEndpoints
+
+    def image(self, config: EnvironmentConfig) -> ImageSpec:
+        return IMAGE
 
     def port(self, context: Context) -> int:
         return context.port("keycloak.port", context.config.keycloak.port)
@@ -60,7 +65,7 @@ class KeycloakComponent:
             ContainerSpec(
                 component=NAME,
                 node=NODE,
-                image=context.images[self.image.folder],
+                image=context.images[IMAGE.repository],
                 command=[],
                 hostname=NODE,
                 volumes={"keycloak-data": "/opt/keycloak/data"},

@@ -15,6 +15,7 @@ from minio.error import S3Error
 
 from firecrest_testbuild.common.buckets import bucket_of, ensure_bucket
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.config import EnvironmentConfig
 from firecrest_testbuild.harness.contracts import MinioEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageSpec
@@ -37,13 +38,17 @@ SERVER_COMMAND = [
     f":{CONSOLE_PORT}",
 ]
 
+IMAGE = ImageSpec("minio", debian_release="trixie", build_args=(("MINIO_VERSION", VERSION),))
+
 
 class MinioComponent:
     name = NAME
     requires: tuple[str, ...] = ()
-    image = ImageSpec("minio", debian_release="trixie", build_args=(("MINIO_VERSION", VERSION),))
     volumes = ("minio-data",)
     endpoints_type = MinioEndpoints
+
+    def image(self, config: EnvironmentConfig) -> ImageSpec:
+        return IMAGE
 
     def forwards(self, context: Context) -> list[Forward]:
         return [Forward(context.config.bind_address, self.port(context), NODE, API_PORT)]
@@ -61,7 +66,7 @@ class MinioComponent:
             ContainerSpec(
                 component=NAME,
                 node=NODE,
-                image=context.images[self.image.folder],
+                image=context.images[IMAGE.repository],
                 command=SERVER_COMMAND,
                 hostname=NODE,
                 volumes={"minio-data": "/data"},

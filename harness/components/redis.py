@@ -8,6 +8,7 @@ and of Redis itself.
 from __future__ import annotations
 
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.config import EnvironmentConfig
 from firecrest_testbuild.harness.contracts import RedisEndpoints
 from firecrest_testbuild.harness.images import ImageSpec
 from firecrest_testbuild.harness.readiness import Probe
@@ -17,11 +18,16 @@ NAME = "redis"
 NODE = "redis"
 PORT = 6379
 
+IMAGE = ImageSpec("redis", debian_release="trixie")
+
 
 class RedisComponent:
     name = NAME
     requires: tuple[str, ...] = ()
-    image = ImageSpec("redis", debian_release="trixie")
+
+    def image(self, config: EnvironmentConfig) -> ImageSpec:
+        return IMAGE
+
     volumes = ("redis-data",)
     endpoints_type = RedisEndpoints
 
@@ -33,7 +39,7 @@ class RedisComponent:
             ContainerSpec(
                 component=NAME,
                 node=NODE,
-                image=context.images[self.image.folder],
+                image=context.images[IMAGE.repository],
                 command=[],
                 hostname=NODE,
                 volumes={"redis-data": "/data"},

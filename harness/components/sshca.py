@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.config import EnvironmentConfig
 from firecrest_testbuild.harness.contracts import KeycloakEndpoints
 from firecrest_testbuild.harness.endpoints import INTERNAL, Endpoints
 from firecrest_testbuild.harness.images import ImageSpec
@@ -48,12 +49,18 @@ class SshcaEndpoints(Endpoints):
         ]
 
 
+IMAGE = ImageSpec("sshca", debian_release="trixie", sources=("sshca", "common"))
+
+
 class SshcaComponent:
     name = NAME
     # Tokens come from Keycloak; the CA key is the environment's (state), the
     # one the cluster's login node trusts.
     requires = ("keycloak",)
-    image = ImageSpec("sshca", debian_release="trixie", sources=("sshca", "common"))
+
+    def image(self, config: EnvironmentConfig) -> ImageSpec:
+        return IMAGE
+
     volumes: tuple[str, ...] = ()
     endpoints_type = SshcaEndpoints
 
@@ -72,7 +79,7 @@ class SshcaComponent:
             ContainerSpec(
                 component=NAME,
                 node=NODE,
-                image=context.images[self.image.folder],
+                image=context.images[IMAGE.repository],
                 command=[],
                 hostname=NODE,
                 ports=(port,),

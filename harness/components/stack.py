@@ -14,6 +14,7 @@ import requests
 import yaml
 
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.config import EnvironmentConfig
 from firecrest_testbuild.harness.contracts import (
     ClusterEndpoints,
     KeycloakEndpoints,
@@ -54,15 +55,19 @@ FILESYSTEMS = (
     {"name": "SCRATCH", "path": "/scratch", "description": "Scratch space shared by all nodes"},
 )
 
+IMAGE = ImageSpec("stack", debian_release="trixie", sources=("stack", "common"))
+
 
 class StackComponent:
     name = NAME
     # Its commands run on the cluster, its tokens come from Keycloak, its
     # staging area is MinIO and its tasks live in Redis.
     requires = ("cluster", "keycloak", "minio", "redis")
-    image = ImageSpec("stack", debian_release="trixie", sources=("stack", "common"))
     volumes: tuple[str, ...] = ()
     endpoints_type = StackEndpoints
+
+    def image(self, config: EnvironmentConfig) -> ImageSpec:
+        return IMAGE
 
     def port(self, context: Context) -> int:
         return context.port("stack.port", context.config.stack.port)
@@ -104,7 +109,7 @@ class StackComponent:
         return ContainerSpec(
             component=NAME,
             node=node,
-            image=context.images[self.image.folder],
+            image=context.images[IMAGE.repository],
             command=[],
             hostname=node,
             ports=(port,) if published else (),

@@ -47,7 +47,7 @@ def composed(tmp_path: Path) -> Iterator[Composed]:
     client = environment.client
     builder = ImageBuilder(client, environment.config.images, Progress())
     for component in COMPONENTS:  # the file names each image's :latest
-        builder.ensure(environment.component(component).image)
+        builder.ensure(environment.component(component).image(environment.config))
     runner_image = builder.ensure(compose.runner_image())
     folder = tmp_path / "compose"
     folder.mkdir()

@@ -65,7 +65,7 @@ def test_a_taken_port_is_explained_and_the_failed_up_leaves_nothing(
 def test_unchanged_images_are_not_rebuilt(environment: Environment):
     output = io.StringIO()
     builder = ImageBuilder(environment.client, environment.config.images, Progress(output))
-    spec = environment.component("cluster").image
+    spec = environment.component("cluster").image(environment.config)
     before = environment.client.images.get(f"{spec.repository}:latest").id
     tag = builder.ensure(spec)
     assert environment.client.images.get(tag).id == before
