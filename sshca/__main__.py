@@ -6,23 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from gunicorn.app.base import BaseApplication
-
+from firecrest_testbuild.common.wsgi import serve
 from firecrest_testbuild.sshca.app import Settings, create_app
-
-
-class _Server(BaseApplication):
-    def __init__(self, app, options: dict) -> None:
-        self.application = app
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self):
-        return self.application
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,16 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, KeyError, ValueError) as error:
         print(f"✗ sshca config: {args.config} cannot be used: {error!r}", file=sys.stderr)
         return 2
-    options = {
-        "bind": args.bind,
-        "workers": 1,
-        "worker_class": "gthread",
-        "threads": 8,
-        "timeout": 60,
-        "accesslog": "-",
-        "errorlog": "-",
-    }
-    _Server(app, options).run()
+    serve(app, args.bind, threads=8, timeout=60, access_log=True)
     return 0
 
 

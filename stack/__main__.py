@@ -7,24 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from gunicorn.app.base import BaseApplication
-
+from firecrest_testbuild.common.wsgi import serve
 from firecrest_testbuild.stack.app import create_app
 from firecrest_testbuild.stack.config import ConfigFileError, load
-
-
-class _Server(BaseApplication):
-    def __init__(self, app, options: dict) -> None:
-        self.application = app
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self):
-        return self.application
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,17 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    # One process: tasks run in its thread pool, the JWKS cache is shared.
-    options = {
-        "bind": args.bind,
-        "workers": 1,
-        "worker_class": "gthread",
-        "threads": args.threads,
-        "timeout": 120,
-        "accesslog": None,
-        "errorlog": "-",
-    }
-    _Server(create_app(config), options).run()
+    serve(create_app(config), args.bind, args.threads, timeout=120, access_log=False)
     return 0
 
 
