@@ -9,7 +9,6 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -22,17 +21,14 @@ from firecrest_testbuild.common.sshexec import SshTarget, execute
 from firecrest_testbuild.harness.components.sshca import SshcaEndpoints
 from firecrest_testbuild.harness.contracts import ClusterEndpoints
 from firecrest_testbuild.harness.environment import Environment
-from tests.integration.conftest import environment_for, keycloak
+from tests.integration.conftest import keycloak
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def sshca_environment(state_home: Path) -> Iterator[Environment]:
-    env = environment_for(state_home, "cluster: {sshPort: 0, computeNodes: 1}\n")
-    env.up()
-    yield env
-    env.down()
+def sshca_environment(environment: Environment) -> Environment:
+    return environment  # every environment runs the SSH CA
 
 
 @pytest.fixture(scope="module")
