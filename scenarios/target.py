@@ -1,7 +1,7 @@
 """The target description: which FirecREST deployment the suites judge, how
 to get its tokens, its users, what it offers, and what ground truth it grants.
 
-Written by `testbuild up` for the local sandbox (.testbuild/<name>/target.yaml)
+Written by `testbuild up` for the local sandbox (target.yaml in its state folder)
 and by hand for any other deployment. Parsed once, strictly; errors name the
 file, the key and a fix. Values may come from the environment: `${NAME}` in
 the file, and the variables other FirecREST tools use override the file
