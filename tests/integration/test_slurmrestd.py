@@ -75,6 +75,16 @@ def refused(response: requests.Response) -> bool:
     return bool(body.get("errors")) and not body.get("jobs")
 
 
+def says_why(env: Environment, reason: str) -> None:
+    """slurmctld (or slurmdbd) logged why it refused a token: the refusal is for
+    that reason, not another."""
+
+    def logged() -> bool:
+        return reason in env.runtime.container("controller").logs().decode(errors="replace")
+
+    eventually(logged, timeout=10)
+
+
 def claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
     decoded: dict[str, Any] = json.loads(
@@ -124,6 +134,7 @@ def test_a_users_token_submits_and_lists_their_job_and_it_completes(
 def test_another_users_token_is_refused_for_test1(env: Environment, rest: SlurmrestdEndpoints):
     assert get(rest, "jobs", "test2", token_of(env, "test2")).status_code == 200
     assert refused(get(rest, "jobs", "test1", token_of(env, "test2")))
+    says_why(env, "attempt to authenticate as alternate user test2 from non-SlurmUser test1")
 
 
 def test_a_token_is_refused_once_expired(env: Environment, rest: SlurmrestdEndpoints):
@@ -131,6 +142,7 @@ def test_a_token_is_refused_once_expired(env: Environment, rest: SlurmrestdEndpo
     assert get(rest, "jobs", "test1", token).status_code == 200
     time.sleep(max(0.0, claims(token)["exp"] - time.time()) + 2)
     assert refused(get(rest, "jobs", "test1", token))
+    says_why(env, "token expired")
 
 
 def test_a_token_signed_by_another_key_is_refused(env: Environment, rest: SlurmrestdEndpoints):
@@ -140,6 +152,7 @@ def test_a_token_signed_by_another_key_is_refused(env: Environment, rest: Slurmr
     kid = jwt.get_unverified_header(real)["kid"]
     forged = jwt.encode(claims(real), forged_key, algorithm="RS256", headers={"kid": kid})
     assert refused(get(rest, "jobs", "test1", forged))
+    says_why(env, "failed to verify jwt")
 
 
 def test_a_token_of_another_realm_is_refused(env: Environment, rest: SlurmrestdEndpoints):
@@ -157,9 +170,12 @@ def test_a_token_of_another_realm_is_refused(env: Environment, rest: SlurmrestdE
     assert answer.status_code == 200, answer.text
     other = answer.json()["access_token"]
     assert claims(other)["iss"] != endpoints.issuer
-    # Named as a user who exists on the cluster, it must still be refused.
+    assert (
+        jwt.get_unverified_header(other)["kid"]
+        != jwt.get_unverified_header(token_of(env, "test1"))["kid"]
+    )
     assert refused(get(rest, "jobs", "test1", other))
-    assert refused(get(rest, "jobs", claims(other)["preferred_username"], other))
+    says_why(env, "could not find matching kid")
 
 
 def test_env_shows_the_url_and_the_api_versions(env: Environment, rest: SlurmrestdEndpoints):
