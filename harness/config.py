@@ -53,6 +53,19 @@ DEFAULT_USERS = (
 SLURM_RELEASES: Final = {"22.05": "bookworm", "24.11": "trixie"}
 SlurmVersion = Literal["22.05", "24.11"]
 DEFAULT_SLURM: Final = "22.05"
+# slurmrestd with auth/jwt needs the user claim option (userclaimfield, Slurm
+# 23.02 and later): Keycloak's tokens name the user in preferred_username,
+# which 22.05's auth/jwt does not read (README: Slurm versions).
+SLURMRESTD_SLURM: Final = "24.11"
+SLURMRESTD_PORT: Final = 6820
+
+
+class Slurmrestd(Strict):
+    """Slurm's REST API on the controller, authenticating Keycloak's tokens."""
+
+    # None: on with Slurm 24.11, off with 22.05 (which cannot have it).
+    enabled: bool | None = None
+    port: Port = SLURMRESTD_PORT
 
 
 class Cluster(Strict):
@@ -68,6 +81,7 @@ class Cluster(Strict):
     # static key or a certificate without force-command), or both.
     ssh_commands: Literal["certificate-as-command", "plain", "both"] = "both"
     ssh_port: Port = 2222
+    slurmrestd: Slurmrestd = Slurmrestd()
 
     @field_validator("slurm", mode="before")
     @classmethod
@@ -78,6 +92,12 @@ class Cluster(Strict):
     @property
     def debian_release(self) -> str:
         return SLURM_RELEASES[self.slurm]
+
+    @property
+    def slurmrestd_enabled(self) -> bool:
+        """Whether the controller runs slurmrestd (by default: with 24.11)."""
+        enabled = self.slurmrestd.enabled
+        return self.slurm == SLURMRESTD_SLURM if enabled is None else enabled
 
     @property
     def compute_node_names(self) -> list[str]:
@@ -221,7 +241,10 @@ def parse(text: str, source: str = "<string>") -> EnvironmentConfig:
     except strictyaml.FileProblems as invalid:
         raise ConfigError(source, removed + invalid.problems) from invalid
     problems = (
-        removed + _duplicate_users(config, document) + _clients_without_users(config, document)
+        removed
+        + _duplicate_users(config, document)
+        + _clients_without_users(config, document)
+        + _slurmrestd_without_24_11(config, document)
     )
     if problems:
         raise ConfigError(source, problems)
@@ -267,6 +290,21 @@ def _clients_without_users(config: EnvironmentConfig, document: strictyaml.Docum
     return problems
 
 
+def _slurmrestd_without_24_11(
+    config: EnvironmentConfig, document: strictyaml.Document
+) -> list[str]:
+    cluster = config.cluster
+    if not cluster.slurmrestd_enabled or cluster.slurm == SLURMRESTD_SLURM:
+        return []
+    where = document.where(("cluster", "slurmrestd", "enabled"))
+    return [
+        f"{where}: cluster.slurmrestd.enabled: slurmrestd needs Slurm {SLURMRESTD_SLURM}, the"
+        f" cluster runs {cluster.slurm}, whose auth/jwt cannot take the user from Keycloak's"
+        f' preferred_username claim (fix: set cluster.slurm to "{SLURMRESTD_SLURM}", or'
+        " cluster.slurmrestd.enabled to false)"
+    ]
+
+
 def _duplicate_users(config: EnvironmentConfig, document: strictyaml.Document) -> list[str]:
     problems = []
     for key in ("name", "uid"):
@@ -286,6 +324,7 @@ def _duplicate_users(config: EnvironmentConfig, document: strictyaml.Document) -
 _FIXES = {
     "computeNodes": "use a whole number from 1 to 16",
     "sshPort": "use a port from 1 to 65535, or 0 for any free port",
+    "enabled": "use true or false",
     "uid": "use a whole number from 1000 to 60000, different for every user",
     "name": "use lower-case letters, digits and '-', starting with a letter",
     "sshAuth": "use 'certificate' or 'static-key'",

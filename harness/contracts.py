@@ -36,14 +36,31 @@ class SshEndpoints:
 
 
 @dataclass(frozen=True)
+class SlurmrestdEndpoints:
+    """Slurm's REST API: a Keycloak access token as X-SLURM-USER-TOKEN, its
+    user as X-SLURM-USER-NAME; `versions` are the API versions it serves
+    (paths /slurm/<version>/..., /slurmdb/<version>/...)."""
+
+    url: str
+    versions: tuple[str, ...]
+
+    def headers(self, user: str, token: str) -> dict[str, str]:
+        return {"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": token}
+
+
+@dataclass(frozen=True)
 class ClusterEndpoints(Endpoints):
     system: str
     ssh: SshEndpoints
     compute_nodes: tuple[str, ...]
     partitions: tuple[str, ...]
+    # None when the cluster runs no slurmrestd (cluster.slurmrestd).
+    slurmrestd: SlurmrestdEndpoints | None
     # The login node's sshd as the environment's containers reach it.
     network_ssh_host: str = field(metadata=INTERNAL)
     network_ssh_port: int = field(metadata=INTERNAL)
+    # slurmrestd as the environment's containers reach it (None: not running).
+    network_slurmrestd_url: str | None = field(default=None, metadata=INTERNAL)
 
     def login_node(self) -> LoginNode:
         """A client of the login node from the host, trusting only its host key."""
@@ -56,6 +73,15 @@ class ClusterEndpoints(Endpoints):
             f" ({self.ssh.auth} logins), compute nodes {', '.join(self.compute_nodes)}",
             f"partitions: {', '.join(self.partitions)}",
             f"SSH CA key: {self.ssh.user_ca_private_key}",
+            *self._slurmrestd_summary(),
+        ]
+
+    def _slurmrestd_summary(self) -> list[str]:
+        if self.slurmrestd is None:
+            return []
+        return [
+            f"slurmrestd: {self.slurmrestd.url} (API {', '.join(self.slurmrestd.versions)};"
+            " a Keycloak token as X-SLURM-USER-TOKEN, its user as X-SLURM-USER-NAME)"
         ]
 
 

@@ -15,21 +15,37 @@ The Slurm generation is the config's `cluster.slurm`: Debian bookworm's 22.05
 the same images/cluster/ folder on the trixie base); `up` builds the one the
 config picks. slurm.conf differs between them only by
 cluster/slurm-<version>.conf.
+
+With 24.11 the controller also runs slurmrestd (cluster.slurmrestd), with
+auth/jwt checking Keycloak's tokens against the realm's keys: the controller's
+entrypoint fetches the JWKS from Keycloak over the network (so the cluster
+requires keycloak) before slurmdbd and slurmctld start, since both read it at
+start. Readiness is a real call with the first user's token.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from string import Template
+from typing import Any
 
 import paramiko
+import requests
 
 from firecrest_testbuild.harness.archive import pack
 from firecrest_testbuild.harness.components import Context
 from firecrest_testbuild.harness.config import SLURM_RELEASES, Cluster, EnvironmentConfig
-from firecrest_testbuild.harness.contracts import ClusterEndpoints, SshEndpoints
+from firecrest_testbuild.harness.contracts import (
+    ClusterEndpoints,
+    KeycloakEndpoints,
+    SlurmrestdEndpoints,
+    SshEndpoints,
+)
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageSpec
+from firecrest_testbuild.harness.keycloak_realm import TokenRefused
 from firecrest_testbuild.harness.paths import CLUSTER
 from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
@@ -43,6 +59,29 @@ PARTITIONS = ("part01", "part02", "xfer")  # as cluster/slurm.conf.template defi
 # lines that differ are in cluster/slurm-<version>.conf, appended to the
 # common template.
 EXTRA_PACKAGES = {"22.05": "", "24.11": "slurmrestd slurm-wlm-jwt-plugin"}
+# slurmrestd's port inside the controller, and the REST API versions each
+# Slurm generation's slurmrestd serves (its data_parser plugins); readiness
+# checks the running one's /openapi/v3 against this.
+SLURMRESTD_PORT = 6820
+SLURMRESTD_VERSIONS = {"24.11": ("v0.0.40", "v0.0.41", "v0.0.42")}
+# Where the controller's entrypoint puts the realm's keys (fetched from the
+# URL in /etc/testbuild/jwks-url); slurmctld and slurmdbd read it at start.
+JWKS_FILE = "/etc/slurm/jwks.json"
+# auth/jwt beside munge (slurm.conf and slurmdbd.conf, Slurm's jwt.html):
+# RS256 keys from the JWKS file, the user from Keycloak's preferred_username
+# claim (userclaimfield, 23.02+), no HS256 key and no `scontrol token`.
+AUTH_ALT = (
+    "AuthAltTypes=auth/jwt\n"
+    f"AuthAltParameters=jwks={JWKS_FILE},userclaimfield=preferred_username,"
+    "disable_token_creation\n"
+)
+_VERSION_PATH = re.compile(r"^/slurm(?:db)?/(v\d+\.\d+\.\d+)/")
+
+
+def served_versions(openapi: Mapping[str, Any]) -> tuple[str, ...]:
+    """The REST API versions of slurmrestd's OpenAPI description (its paths), oldest first."""
+    found = {match[1] for path in openapi.get("paths", {}) if (match := _VERSION_PATH.match(path))}
+    return tuple(sorted(found, key=lambda v: tuple(int(part) for part in v[1:].split("."))))
 
 
 def image_for(slurm: str) -> ImageSpec:
@@ -63,6 +102,11 @@ def _template(name: str, **values: object) -> bytes:
 
 def slurm_conf(cluster: Cluster, engine_cpus: int) -> bytes:
     """slurm.conf for a cluster section (memory placeholders left for the node)."""
+    jwt = (
+        f"# slurmrestd (cluster.slurmrestd): Keycloak's tokens through auth/jwt.\n{AUTH_ALT}"
+        if cluster.slurmrestd_enabled
+        else ""
+    )
     return (
         _template(
             "slurm.conf.template",
@@ -72,12 +116,22 @@ def slurm_conf(cluster: Cluster, engine_cpus: int) -> bytes:
             cpus=cluster.cpus_per_node or engine_cpus,
         )
         + (CLUSTER / f"slurm-{cluster.slurm}.conf").read_bytes()
+        + jwt.encode()
+    )
+
+
+def slurmdbd_conf(cluster: Cluster, storage_password: str) -> bytes:
+    return _template(
+        "slurmdbd.conf.template",
+        storage_password=storage_password,
+        auth_alt=AUTH_ALT if cluster.slurmrestd_enabled else "",
     )
 
 
 class ClusterComponent:
     name = NAME
-    requires: tuple[str, ...] = ()
+    # Keycloak's keys are what slurmrestd's auth/jwt checks tokens with.
+    requires: tuple[str, ...] = ("keycloak",)
     volumes = tuple(SHARED_VOLUMES)
     endpoints_type = ClusterEndpoints
 
@@ -103,14 +157,7 @@ class ClusterComponent:
             command=["controller"],
             hostname=cluster.name,
             volumes=SHARED_VOLUMES,
-            ports=(
-                PortBinding(
-                    SSH_PORT,
-                    context.config.bind_address,
-                    self._ssh_port(context),
-                    "cluster.sshPort",
-                ),
-            ),
+            ports=self._controller_ports(context),
             files=common | self._controller_files(context),
         )
         computes = [
@@ -130,16 +177,26 @@ class ClusterComponent:
     def _slurm_conf(self, context: Context) -> bytes:
         return slurm_conf(context.config.cluster, context.engine_cpus)
 
+    def _controller_ports(self, context: Context) -> tuple[PortBinding, ...]:
+        bind = context.config.bind_address
+        ssh = PortBinding(SSH_PORT, bind, self._ssh_port(context), "cluster.sshPort")
+        if not context.config.cluster.slurmrestd_enabled:
+            return (ssh,)
+        rest = PortBinding(
+            SLURMRESTD_PORT, bind, self._slurmrestd_port(context), "cluster.slurmrestd.port"
+        )
+        return (ssh, rest)
+
     def _controller_files(self, context: Context) -> dict[str, tuple[bytes, int]]:
         state = context.state
-        keys_file = (
-            ".ssh/authorized_keys" if context.config.cluster.ssh_auth == "static-key" else "none"
-        )
-        return {
-            "slurmdbd.conf": (
-                _template("slurmdbd.conf.template", storage_password=state.password("slurmdbd")),
-                0o600,
-            ),
+        cluster = context.config.cluster
+        keys_file = ".ssh/authorized_keys" if cluster.ssh_auth == "static-key" else "none"
+        rest: dict[str, tuple[bytes, int]] = {}
+        if cluster.slurmrestd_enabled:
+            jwks_url = context.endpoints(KeycloakEndpoints).network_jwks_url
+            rest["jwks-url"] = (f"{jwks_url}\n".encode(), 0o644)
+        return rest | {
+            "slurmdbd.conf": (slurmdbd_conf(cluster, state.password("slurmdbd")), 0o600),
             "sshd_config": (
                 _template(
                     "sshd_config.template",
@@ -203,7 +260,7 @@ class ClusterComponent:
 
     def ready(self, context: Context) -> list[Probe]:
         first_user = context.config.users[0].name
-        return [
+        probes = [
             Probe(NAME, "all compute nodes idle in sinfo", lambda: self._nodes_idle(context)),
             Probe(
                 NAME,
@@ -213,6 +270,18 @@ class ClusterComponent:
                 transient=(OSError, paramiko.SSHException),
             ),
         ]
+        if context.config.cluster.slurmrestd_enabled:
+            user = self._rest_user(context)
+            probes.append(
+                Probe(
+                    NAME,
+                    f"slurmrestd lists {user}'s jobs with {user}'s Keycloak token",
+                    lambda: self._slurmrestd_works(context),
+                    timeout=60,
+                    transient=(OSError, TokenRefused, ValueError),
+                )
+            )
+        return probes
 
     def endpoints(self, context: Context) -> ClusterEndpoints:
         cluster = context.config.cluster
@@ -229,12 +298,52 @@ class ClusterComponent:
             ),
             compute_nodes=tuple(cluster.compute_node_names),
             partitions=PARTITIONS,
+            slurmrestd=SlurmrestdEndpoints(
+                url=f"http://{context.config.bind_address}:{self._slurmrestd_port(context)}",
+                versions=SLURMRESTD_VERSIONS[cluster.slurm],
+            )
+            if cluster.slurmrestd_enabled
+            else None,
             network_ssh_host=cluster.name,
             network_ssh_port=SSH_PORT,
+            network_slurmrestd_url=f"http://{cluster.name}:{SLURMRESTD_PORT}"
+            if cluster.slurmrestd_enabled
+            else None,
         )
 
     def _ssh_port(self, context: Context) -> int:
         return context.port("cluster.sshPort", context.config.cluster.ssh_port)
+
+    def _slurmrestd_port(self, context: Context) -> int:
+        return context.port("cluster.slurmrestd.port", context.config.cluster.slurmrestd.port)
+
+    def _rest_user(self, context: Context) -> str:
+        return (context.config.people or list(context.config.users))[0].name
+
+    def _slurmrestd_works(self, context: Context) -> str | None:
+        """A real authenticated call: the first person's jobs, with their token;
+        then the API versions served are the ones `testbuild env` lists."""
+        rest = self.endpoints(context).slurmrestd
+        assert rest is not None
+        user = context.config.user(self._rest_user(context))
+        token = context.endpoints(KeycloakEndpoints).token(user=user)
+        headers = rest.headers(user.name, token)
+        jobs = requests.get(
+            f"{rest.url}/slurm/{rest.versions[-1]}/jobs", headers=headers, timeout=10
+        )
+        if jobs.status_code != 200:
+            return f"HTTP {jobs.status_code} from GET {jobs.url}: {jobs.text[:200]}"
+        openapi = requests.get(f"{rest.url}/openapi/v3", headers=headers, timeout=10)
+        if openapi.status_code != 200:
+            return f"HTTP {openapi.status_code} from GET /openapi/v3"
+        served = served_versions(openapi.json())
+        if served != rest.versions:
+            return (
+                f"it serves API versions {', '.join(served) or 'none'}, not the"
+                f" {', '.join(rest.versions)} SLURMRESTD_VERSIONS lists for Slurm"
+                f" {context.config.cluster.slurm}"
+            )
+        return None
 
     def _expect(self, context: Context, command: list[str], expected: str) -> str | None:
         result = context.runtime.execute(CONTROLLER, command)

@@ -78,11 +78,11 @@ def test_compose_follows_the_config(tmp_path: Path):
     )
     assert document["name"] == "testbuild-other"
     assert list(document["services"]) == [
+        "keycloak",  # the cluster requires it (slurmrestd's keys)
         "controller",
         "c1",
         "c2",
         "c3",
-        "keycloak",
         "minio",
         "redis",
         "sshca",

@@ -71,8 +71,10 @@ def test_slurm_conf_is_the_common_template_plus_the_versions_lines(version: str)
 
 
 def test_the_versions_slurm_conf_differ_only_in_their_own_lines():
+    # (slurmrestd's auth/jwt lines, on by default with 24.11: test_slurmrestd_config.py)
+    no_rest = "slurmrestd: {enabled: false}"
     confs = {
-        version: slurm_conf(parse(f"cluster: {{slurm: '{version}'}}\n").cluster, 2)
+        version: slurm_conf(parse(f"cluster: {{slurm: '{version}', {no_rest}}}\n").cluster, 2)
         .decode()
         .splitlines()
         for version in SLURM_RELEASES

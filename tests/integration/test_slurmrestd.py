@@ -1,0 +1,185 @@
+"""slurmrestd on the Slurm 24.11 controller, with auth/jwt checking Keycloak's
+tokens against the realm's keys (cluster.slurmrestd): a user's real token
+submits and lists that user's jobs; a token whose user differs from
+X-SLURM-USER-NAME, an expired one, one of another realm and one signed by
+another key are refused.
+
+Tokens live 10 s here (keycloak.accessTokenLifespan), so that the expiry
+check can show one token accepted and then, past its expiry, refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from firecrest_testbuild.harness.contracts import (
+    ClusterEndpoints,
+    KeycloakEndpoints,
+    SlurmrestdEndpoints,
+)
+from firecrest_testbuild.harness.environment import Environment
+from tests.integration.conftest import environment_for, eventually, keycloak, login_node
+
+pytestmark = pytest.mark.integration
+
+LIFESPAN = 10
+
+
+@pytest.fixture(scope="module")
+def env(state_home: Path) -> Iterator[Environment]:
+    environment = environment_for(
+        state_home,
+        "cluster: {slurm: '24.11', sshPort: 0, computeNodes: 1, slurmrestd: {port: 0}}\n",
+        keycloak=f"{{port: 0, accessTokenLifespan: {LIFESPAN}}}",
+    )
+    try:
+        environment.up()
+        yield environment
+    finally:
+        environment.down()
+
+
+@pytest.fixture(scope="module")
+def rest(env: Environment) -> SlurmrestdEndpoints:
+    endpoints = env.context().endpoints(ClusterEndpoints).slurmrestd
+    assert endpoints is not None
+    return endpoints
+
+
+def token_of(env: Environment, name: str) -> str:
+    return keycloak(env).token(user=env.config.user(name))
+
+
+def get(rest: SlurmrestdEndpoints, path: str, user: str, token: str) -> requests.Response:
+    version = rest.versions[-1]
+    return requests.get(
+        f"{rest.url}/slurm/{version}/{path}", headers=rest.headers(user, token), timeout=30
+    )
+
+
+def refused(response: requests.Response) -> bool:
+    """Not served: an HTTP error, or (as slurmrestd answers a failed auth
+    towards slurmctld) a body with errors and no jobs."""
+    if response.status_code >= 400:
+        return True
+    body = response.json()
+    return bool(body.get("errors")) and not body.get("jobs")
+
+
+def says_why(env: Environment, reason: str) -> None:
+    """slurmctld (or slurmdbd) logged why it refused a token: the refusal is for
+    that reason, not another."""
+
+    def logged() -> bool:
+        return reason in env.runtime.container("controller").logs().decode(errors="replace")
+
+    eventually(logged, timeout=10)
+
+
+def claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded
+
+
+def test_a_users_token_submits_and_lists_their_job_and_it_completes(
+    env: Environment, rest: SlurmrestdEndpoints
+):
+    version = rest.versions[-1]
+    script = "#!/bin/bash\nhostname\n"
+    body = {
+        "job": {
+            "name": "rest-check",
+            "script": script,
+            "partition": "part01",
+            "current_working_directory": "/home/test1",
+            "environment": ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/test1"],
+            "standard_output": "/dev/null",
+        }
+    }
+    submitted = requests.post(
+        f"{rest.url}/slurm/{version}/job/submit",
+        headers=rest.headers("test1", token_of(env, "test1")),
+        json=body,
+        timeout=30,
+    )
+    assert submitted.status_code == 200, submitted.text
+    job_id = submitted.json()["job_id"]
+
+    listed = get(rest, "jobs", "test1", token_of(env, "test1"))
+    assert listed.status_code == 200, listed.text
+    mine = [job for job in listed.json()["jobs"] if job["job_id"] == job_id]
+    assert [job["user_name"] for job in mine] == ["test1"]
+
+    login = login_node(env)
+
+    def completed() -> bool:
+        result = login.run("test1", f"sacct -nP -X -j {job_id} --format=state,user,jobname")
+        return result.stdout.strip() == "COMPLETED|test1|rest-check"
+
+    eventually(completed, timeout=90)
+
+
+def test_another_users_token_is_refused_for_test1(env: Environment, rest: SlurmrestdEndpoints):
+    assert get(rest, "jobs", "test2", token_of(env, "test2")).status_code == 200
+    assert refused(get(rest, "jobs", "test1", token_of(env, "test2")))
+    says_why(env, "attempt to authenticate as alternate user test2 from non-SlurmUser test1")
+
+
+def test_a_token_is_refused_once_expired(env: Environment, rest: SlurmrestdEndpoints):
+    token = token_of(env, "test1")
+    assert get(rest, "jobs", "test1", token).status_code == 200
+    time.sleep(max(0.0, claims(token)["exp"] - time.time()) + 2)
+    assert refused(get(rest, "jobs", "test1", token))
+    says_why(env, "token expired")
+
+
+def test_a_token_signed_by_another_key_is_refused(env: Environment, rest: SlurmrestdEndpoints):
+    """The realm's own claims and key id, signed by a key that is not the realm's."""
+    real = token_of(env, "test1")
+    forged_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    kid = jwt.get_unverified_header(real)["kid"]
+    forged = jwt.encode(claims(real), forged_key, algorithm="RS256", headers={"kid": kid})
+    assert refused(get(rest, "jobs", "test1", forged))
+    says_why(env, "failed to verify jwt")
+
+
+def test_a_token_of_another_realm_is_refused(env: Environment, rest: SlurmrestdEndpoints):
+    """A real Keycloak token of the same server's master realm (other keys)."""
+    endpoints: KeycloakEndpoints = keycloak(env)
+    form = {
+        "grant_type": "password",
+        "client_id": "admin-cli",
+        "username": endpoints.admin.user,
+        "password": endpoints.admin.password,
+    }
+    answer = requests.post(
+        f"{endpoints.url}/realms/master/protocol/openid-connect/token", data=form, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    other = answer.json()["access_token"]
+    assert claims(other)["iss"] != endpoints.issuer
+    assert (
+        jwt.get_unverified_header(other)["kid"]
+        != jwt.get_unverified_header(token_of(env, "test1"))["kid"]
+    )
+    assert refused(get(rest, "jobs", "test1", other))
+    says_why(env, "could not find matching kid")
+
+
+def test_env_shows_the_url_and_the_api_versions(env: Environment, rest: SlurmrestdEndpoints):
+    printed = env.endpoints().as_json()["cluster"]["slurmrestd"]
+    assert printed == {"url": rest.url, "versions": list(rest.versions)}
+    assert rest.url.startswith("http://127.0.0.1:")
+    assert rest.versions == ("v0.0.40", "v0.0.41", "v0.0.42")
