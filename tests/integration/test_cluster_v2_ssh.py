@@ -10,17 +10,17 @@ from __future__ import annotations
 import base64
 import os
 import statistics
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 import pytest
 
+from firecrest_testbuild.common import sshexec
 from firecrest_testbuild.common.certificates import issue_identity
+from firecrest_testbuild.common.sshexec import Output, SshTarget
 from firecrest_testbuild.harness.contracts import ClusterEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.keys import load_paramiko_key
@@ -45,68 +45,19 @@ def v2_environment(state_home: Path) -> Iterator[Environment]:
     env.down()
 
 
-@dataclass(frozen=True)
-class Ran:
-    exit_status: int
-    stdout: bytes
-    stderr: str
-
-    @property
-    def text(self) -> str:
-        return self.stdout.decode(errors="replace")
-
-
 class PooledConnection:
     """One SSH connection kept open, a session per command (as v2's pool)."""
 
     def __init__(self, endpoints: ClusterEndpoints, user: str, pkey: paramiko.PKey) -> None:
         ssh = endpoints.ssh
-        self.client = paramiko.SSHClient()
-        address = f"[{ssh.host}]:{ssh.port}"
-        entry = paramiko.hostkeys.HostKeyEntry.from_line(f"{address} {ssh.host_key}")
-        assert entry is not None and entry.key is not None
-        self.client.get_host_keys().add(address, entry.key.get_name(), entry.key)
-        self.client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        self.client.connect(
-            ssh.host,
-            port=ssh.port,
-            username=user,
-            pkey=pkey,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=10,
-        )
-        transport = self.client.get_transport()
-        assert transport is not None
-        self.transport = transport
+        self.target = SshTarget(ssh.host, ssh.port, ssh.host_key)
+        self.client = sshexec.connect(self.target, user, pkey)
 
-    def run(self, command: str, stdin: bytes = b"", timeout: float = 60) -> Ran:
-        channel = self.transport.open_session(timeout=10)
-        try:
-            channel.settimeout(timeout)
-            channel.exec_command(command)
-            errors: list[bytes] = []
-            drain = threading.Thread(target=lambda: errors.append(_read_all(channel.recv_stderr)))
-            drain.start()
-            if stdin:
-                channel.sendall(stdin)
-            channel.shutdown_write()
-            out = _read_all(channel.recv)
-            drain.join()
-            status = channel.recv_exit_status()
-            return Ran(status, out, b"".join(errors).decode(errors="replace"))
-        finally:
-            channel.close()
+    def run(self, command: str, stdin: bytes = b"", timeout: float = 60) -> Output:
+        return sshexec.run(self.client, self.target, command, stdin, timeout)
 
     def close(self) -> None:
         self.client.close()
-
-
-def _read_all(receive: Callable[[int], bytes]) -> bytes:
-    chunks = []
-    while chunk := receive(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def endpoints_of(environment: Environment) -> ClusterEndpoints:
@@ -173,7 +124,7 @@ def test_many_connections_at_once(v2_environment: Environment):
     endpoints = endpoints_of(v2_environment)
     users = [user.name for user in v2_environment.config.users]
 
-    def connect_and_run(index: int) -> tuple[str, Ran]:
+    def connect_and_run(index: int) -> tuple[str, Output]:
         user = users[index % len(users)]
         kind = CREDENTIALS[index % 2]
         connection = PooledConnection(endpoints, user, credential(v2_environment, kind, user))
