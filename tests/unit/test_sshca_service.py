@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -20,33 +16,10 @@ from flask.testing import FlaskClient
 
 from firecrest_testbuild.sshca.app import Settings, create_app, parse_duration
 from firecrest_testbuild.sshca.tokens import Refused
+from tests.unit.identity_provider import ISSUER, OTHER_KEY, token
 
-ISSUER = "http://127.0.0.1:8080/auth/realms/kcrealm"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 CA = ed25519.Ed25519PrivateKey.generate()
 OTHER_CA = ed25519.Ed25519PrivateKey.generate()
-
-
-@pytest.fixture(scope="module")
-def jwks_url() -> Iterator[str]:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
-    body = json.dumps({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/certs"
-    server.shutdown()
 
 
 @pytest.fixture
@@ -61,15 +34,6 @@ def client(jwks_url: str, tmp_path: Path) -> FlaskClient:
     )
     settings = Settings(jwks_url=jwks_url, issuer=ISSUER, ca_private_key=ca_file)
     return create_app(settings).test_client()
-
-
-def token(key: Any = KEY, kid: str = "k1", **overrides: object) -> str:
-    now = int(time.time())
-    claims = {"iss": ISSUER, "exp": now + 60, "iat": now, "preferred_username": "test1"}
-    claims.update(overrides)
-    return jwt.encode(
-        {k: v for k, v in claims.items() if v is not None}, key, "RS256", headers={"kid": kid}
-    )
 
 
 def public_line(key: Any = None) -> str:
