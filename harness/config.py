@@ -52,7 +52,7 @@ DEFAULT_USERS = (
 # packages it is (README: Slurm versions).
 SLURM_RELEASES: Final = {"22.05": "bookworm", "24.11": "trixie"}
 SlurmVersion = Literal["22.05", "24.11"]
-DEFAULT_SLURM: Final = "22.05"
+DEFAULT_SLURM: Final = "24.11"
 # slurmrestd with auth/jwt needs the user claim option (userclaimfield, Slurm
 # 23.02 and later): Keycloak's tokens name the user in preferred_username,
 # which 22.05's auth/jwt does not read (README: Slurm versions).
@@ -92,6 +92,9 @@ class Cluster(Strict):
     @property
     def debian_release(self) -> str:
         return SLURM_RELEASES[self.slurm]
+
+    def without_slurmrestd(self) -> Cluster:
+        return self.model_copy(update={"slurmrestd": Slurmrestd(enabled=False)})
 
     @property
     def slurmrestd_enabled(self) -> bool:

@@ -154,9 +154,14 @@ class Environment:
     def _image_specs(self) -> list[ImageSpec]:
         return [component.image(self.config) for component in self.components]
 
-    def _context(self, images: dict[str, str], engine_cpus: int | None = None) -> Context:
+    def _context(
+        self,
+        images: dict[str, str],
+        engine_cpus: int | None = None,
+        config: EnvironmentConfig | None = None,
+    ) -> Context:
         context = Context(
-            config=self.config,
+            config=config or self.config,
             state=self.state,
             runtime=Runtime(self._client, self.config.name) if engine_cpus else self.runtime,
             images=images,
@@ -168,8 +173,15 @@ class Environment:
 
     def compose_file(self, engine_cpus: int, node_files: Path | None = None) -> str:
         """The environment as a compose file; with node_files, also write there the
-        node files it mounts (the folder TESTBUILD_NODE_FILES names when it runs)."""
-        context = self._context(self._existing_images(), engine_cpus)
+        node files it mounts (the folder TESTBUILD_NODE_FILES names when it runs).
+
+        Without slurmrestd: its auth/jwt needs the keys of the realm the harness
+        seeds after start, which a compose run does not, and the controller
+        would wait for them instead of starting Slurm."""
+        config = self.config.model_copy(
+            update={"cluster": self.config.cluster.without_slurmrestd()}
+        )
+        context = self._context(self._existing_images(), engine_cpus, config)
         specs = [spec for component in self.components for spec in component.containers(context)]
         if node_files is not None:
             table = self.component("cluster").users_table(context)  # type: ignore[attr-defined]

@@ -289,8 +289,10 @@ def _start_error(spec: ContainerSpec, error: APIError) -> TestbuildError:
     text = str(getattr(error, "explanation", None) or error)
     port_taken = "address already in use" in text or "port is already allocated" in text
     if port_taken and spec.ports:
-        ports = ", ".join(f"{port.host_ip}:{port.host_port}" for port in spec.ports)
-        keys = ", ".join(port.config_key for port in spec.ports)
+        # The engine names the address it could not bind; name its config key.
+        taken = [p for p in spec.ports if f"{p.host_ip}:{p.host_port}" in text] or spec.ports
+        ports = " or ".join(f"{port.host_ip}:{port.host_port}" for port in taken)
+        keys = " or ".join(port.config_key for port in taken)
         return TestbuildError(
             spec.component,
             f"{spec.node} cannot publish its ports: {ports} is already in use",
