@@ -189,7 +189,10 @@ class Environment:
         return {spec.repository: spec.latest for spec in self._image_specs()}
 
     def _image_specs(self) -> list[ImageSpec]:
-        return [component.image(self.config) for component in self.components]
+        # Hosted implementations last: one may run an image a component builds.
+        hosted = self.implementations
+        ordered = [c for c in self.components if c not in hosted] + list(hosted)
+        return [component.image(self.config) for component in ordered]
 
     def _context(self, images: dict[str, str], engine_cpus: int | None = None) -> Context:
         context = Context(

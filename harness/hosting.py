@@ -148,7 +148,7 @@ class HostedImplementation:
                     component=self.name,
                     node=f"{self.name}-{GATEWAY}",
                     image=image,
-                    command=["nginx", "-c", "/etc/testbuild/gateway.conf"],
+                    command=["nginx", "-e", "stderr", "-c", "/etc/testbuild/gateway.conf"],
                     hostname=f"{self.name}-{GATEWAY}",
                     ports=(published,),
                     files={"gateway.conf": (self.gateway_conf().encode(), 0o644)},

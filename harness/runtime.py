@@ -234,7 +234,12 @@ class Runtime:
         )
         container = self.client.containers.get(created["Id"])
         if spec.files:
-            container.put_archive(FILES_FOLDER, pack(spec.files))
+            # From the root, so that images without the folder (a hosted
+            # implementation's) get it made, and nested paths their folders.
+            folder = FILES_FOLDER.lstrip("/")
+            container.put_archive(
+                "/", pack({f"{folder}/{name}": file for name, file in spec.files.items()})
+            )
         try:
             container.start()
         except APIError as error:
