@@ -92,25 +92,18 @@ class HostedImplementation:
             VENV_IMAGE_FOLDER,
             debian_release=source.debian_release,
             name=f"venv-{self.name}",
-            files=(
-                ContextFile(
-                    "requirements.txt",
-                    source.path / source.requirements,
-                    self._missing_requirements(source.path),
-                ),
-            ),
+            files=(self._requirements(source.path, source.requirements),),
         )
 
-    def _missing_requirements(self, tree: Path) -> str:
+    def _requirements(self, tree: Path, requirements: str) -> ContextFile:
+        """The tree's requirements file, and what to say when it is not there."""
         if not tree.is_dir():
-            return (
-                f"implementation '{self.name}': its source tree {tree} does not exist"
-                f" (fix: set {self.key}.source.path to the checkout of the implementation)"
-            )
-        return (
-            f"implementation '{self.name}' has no requirements file there"
-            f" (fix: set {self.key}.source.requirements to its path in the tree)"
-        )
+            missing = f"its source tree {tree} does not exist"
+            fix = f"set {self.key}.source.path to the checkout of the implementation"
+        else:
+            missing = f"its source tree {tree} has no requirements file {requirements}"
+            fix = f"set {self.key}.source.requirements to the file's path in the tree"
+        return ContextFile("requirements.txt", tree / requirements, self.name, missing, fix)
 
     def port(self, context: Context) -> int:
         return context.port(f"implementations.{self.name}.port", self.entry.port)
@@ -125,7 +118,7 @@ class HostedImplementation:
         return []
 
     def containers(self, context: Context) -> list[ContainerSpec]:
-        self._check_source_tree()
+        # The images stage made sure the source tree is there.
         values = self.values(context)
         files = {
             file.path: (self._render(values, f"files[{index}].template", file.template), file.mode)
@@ -186,15 +179,6 @@ class HostedImplementation:
             files=files,
             mounts={str(source.path): SOURCE_MOUNT} if source else {},
         )
-
-    def _check_source_tree(self) -> None:
-        source = self.entry.source
-        if source is not None and not source.path.is_dir():
-            raise TestbuildError(
-                self.name,
-                f"its source tree {source.path} does not exist",
-                fix=f"set {self.key}.source.path to the checkout of the implementation",
-            )
 
     def _render(self, values: templates.Values, key: str, template: str) -> bytes:
         try:

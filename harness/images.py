@@ -53,12 +53,14 @@ class Download:
 
 @dataclass(frozen=True)
 class ContextFile:
-    """A file of the host put into a build context; `missing` says what to do
-    when it is not there (the config key that names it, and the fix)."""
+    """A file of the host put into a build context, and the error when it is
+    not there: whose file it is, what is wrong, and the fix (the config key)."""
 
     context_path: str
     path: Path
+    owner: str
     missing: str
+    fix: str
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ class ImageBuilder:
             files.update(_source_files(source))
         for extra in spec.files:
             if not extra.path.is_file():
-                raise TestbuildError("images", f"{extra.path} does not exist: {extra.missing}")
+                raise TestbuildError(extra.owner, extra.missing, fix=extra.fix)
             files[extra.context_path] = (extra.path.read_bytes(), 0o644)
         return files
 
