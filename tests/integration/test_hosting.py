@@ -204,6 +204,25 @@ def test_conformance_judges_one_implementation_by_name(hosting: Environment, tmp
     assert statuses["test_the_target_system_is_available"] == "PASS"
 
 
+def test_all_are_judged_and_each_implementation_is_compared_with_the_stack(
+    hosting: Environment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    report = tmp_path / "all"
+    arguments = ["conformance", "--name", hosting.config.name, "--all", "--report", str(report)]
+    code = cli.main([*arguments, "--", "-q", "-k", "test_the_target_system_is_available"])
+    assert code == 0
+    for name in ("stack", "fromsource", "fromimage"):
+        document = json.loads((report / name / "report.json").read_text())
+        run = {case["id"].split("::")[-1]: case["status"] for case in document["cases"]}
+        assert run["test_the_target_system_is_available"] == "PASS"
+        assert not {status for status in run.values()} & {"FAIL", "ERROR"}
+    for name in ("fromsource", "fromimage"):
+        page = (report / f"compare-{name}.html").read_text()
+        assert f"testbuild-{hosting.config.name}-{name}" in page
+        assert f"testbuild-{hosting.config.name}" in page
+    assert f"compare page: {report}/compare-fromimage.html" in capsys.readouterr().out
+
+
 def test_a_process_that_never_gets_healthy_is_explained_with_its_log(hosting: Environment):
     broken = {
         "name": "broken",
