@@ -20,6 +20,8 @@ from firecrest_testbuild.harness.images import ImageBuilder, ImageSpec
 from firecrest_testbuild.harness.progress import Progress
 from firecrest_testbuild.harness.runtime import ContainerSpec
 from firecrest_testbuild.scenarios.target import parse as parse_target
+from firecrest_testbuild.stack.config import parse as parse_stack_config
+from tests.repository import ROOT as REPOSITORY
 
 SOURCE_ENTRY = """\
 implementations:
@@ -170,6 +172,19 @@ def test_schema_problems_name_the_key(entry: str, expected: str):
         override["processes"] = [{"command": ["run"]}]
     text = yaml.safe_dump({"implementations": [base | override]})
     assert any(expected in problem for problem in problems(text)), problems(text)
+
+
+def test_the_commented_example_of_testbuild_yaml_renders_a_valid_stack_config(tmp_path: Path):
+    lines = (REPOSITORY / "testbuild.yaml").read_text().splitlines()
+    start = lines.index("# implementations:")
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("#  "))
+    example = "\n".join(line[2:] for line in lines[start:end])
+    env = environment(tmp_path, example)
+    spec = specs(env, "mybranch")["mybranch-api"]
+    stack_yaml = spec.files["stack.yaml"][0].decode()
+    config = parse_stack_config(yaml.safe_load(stack_yaml), "stack.yaml")
+    assert config.auth.issuer == "http://127.0.0.1:8080/auth/realms/kcrealm"
+    assert spec.files["user_ca"][1] == 0o400
 
 
 # Templates
