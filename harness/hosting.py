@@ -14,6 +14,9 @@ commands and environment are templates whose placeholders
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
+import os
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +47,8 @@ from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
 
 SOURCE_MOUNT = "/src"
+SOURCE_VERSION = "TESTBUILD_SOURCE_VERSION"  # the tree's digest, in each process's environment
+CACHES = {"__pycache__", "node_modules"}
 GATEWAY_PORT = 8080
 VENV_IMAGE_FOLDER = "venv"
 
@@ -168,6 +173,9 @@ class HostedImplementation:
             for variable, value in process.environment.items()
         }
         source = self.entry.source
+        if source is not None:
+            # Part of the container's spec: `up` restarts it after the tree changed.
+            environment[SOURCE_VERSION] = tree_version(source.path)
         return ContainerSpec(
             component=self.name,
             node=self.node(process),
@@ -326,6 +334,23 @@ class HostedImplementation:
                 f"http://{self.node(process)}:{process.port}"
             )
         return values
+
+
+def tree_version(tree: Path) -> str:
+    """A digest of the tree's files (paths, sizes, modification times); hidden
+    folders (.git, .venv) and caches are left out."""
+    digest = hashlib.sha256()
+    for folder, subfolders, files in os.walk(tree):
+        subfolders[:] = sorted(
+            name for name in subfolders if not name.startswith(".") and name not in CACHES
+        )
+        for name in sorted(files):
+            path = Path(folder, name)
+            with contextlib.suppress(OSError):  # a dangling link, or gone meanwhile
+                found = path.stat()
+                line = f"{path.relative_to(tree)}\0{found.st_size}\0{found.st_mtime_ns}\n"
+                digest.update(line.encode())
+    return digest.hexdigest()[:16]
 
 
 def user_values(context: Context, user: str, password: str) -> dict[str, Callable[[], str]]:

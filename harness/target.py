@@ -19,6 +19,8 @@ from firecrest_testbuild.harness.contracts import (
     MinioEndpoints,
     StackEndpoints,
 )
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.scenarios import target as scenarios_target
 
 # What a hosted implementation of each generation is judged as, unless its
 # entry's `target:` says otherwise: the API version, then the capabilities'.
@@ -139,7 +141,19 @@ def render(context: Context) -> str:
 
 
 def render_hosted(context: Context, entry: Implementation, url: str) -> str:
+    """Its target file, checked as the suites will read it: what the entry's
+    `target:` sets is an error of `up`, not of the first conformance run."""
     header = (
         f"# Written by `testbuild up`: the conformance target of implementation '{entry.name}'.\n"
     )
-    return header + yaml.safe_dump(describe_hosted(context, entry, url), sort_keys=False)
+    text = header + yaml.safe_dump(describe_hosted(context, entry, url), sort_keys=False)
+    try:
+        scenarios_target.parse(text, f"the target file of '{entry.name}'", environ={})
+    except scenarios_target.TargetError as invalid:
+        raise TestbuildError(
+            entry.name,
+            "its entry's `target:` makes an invalid target file",
+            details=invalid.problems,
+            fix="change those keys of its `target:` (scenarios/README.md describes the file)",
+        ) from invalid
+    return text

@@ -260,6 +260,18 @@ def test_each_process_is_a_container_with_the_tree_and_the_rendered_files(tmp_pa
     assert made["mine-worker"].files == api.files
 
 
+def test_a_change_of_the_source_tree_changes_the_processes_specs(tmp_path: Path):
+    (tmp_path / "app.py").write_text("print('one')\n")
+    (tmp_path / ".git").mkdir()
+    env = environment(tmp_path, source_config(tmp_path, "cluster: {sshAuth: static-key}\n"))
+    before = specs(env, "mine")["mine-api"].fingerprint("image")
+    (tmp_path / ".git" / "index").write_text("not part of the tree's version")
+    assert specs(env, "mine")["mine-api"].fingerprint("image") == before
+    (tmp_path / "app.py").write_text("print('two, longer')\n")
+    assert specs(env, "mine")["mine-api"].fingerprint("image") != before
+    assert specs(env, "mine")["mine-gateway"].environment == {}
+
+
 def test_the_gateway_publishes_the_port_and_routes_each_prefix(tmp_path: Path):
     env = environment(tmp_path, source_config(tmp_path, "cluster: {sshAuth: static-key}\n"))
     gateway = specs(env, "mine")["mine-gateway"]
@@ -403,6 +415,21 @@ def test_a_hosted_target_is_the_environments_with_its_url_and_its_own_settings(t
         assert theirs[same] == ours[same]
     written = target.render_hosted(context, entry, "http://127.0.0.1:9999")
     assert parse_target(written, "theirs.yaml", {}).limits.upload_max_mb == 2
+
+
+def test_a_target_the_suites_could_not_read_is_an_error_of_up(tmp_path: Path):
+    text = (
+        "implementations: [{name: theirs, api: v1, image: a/b,"
+        " target: {limits: {uploadMaxMb: -1}, extra: 1}}]\n"
+    )
+    env = environment(tmp_path, text)
+    context = env._context(env._existing_images(), engine_cpus=2)
+    with pytest.raises(TestbuildError) as caught:
+        target.render_hosted(context, env.config.implementations[0], "http://127.0.0.1:1")
+    assert caught.value.component == "theirs"
+    assert caught.value.message == "its entry's `target:` makes an invalid target file"
+    assert any("limits.uploadMaxMb" in line for line in caught.value.details)
+    assert any("unknown key 'extra'" in line for line in caught.value.details)
 
 
 def test_the_stacks_target_is_unchanged_by_hosting(tmp_path: Path):
