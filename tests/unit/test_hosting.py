@@ -321,6 +321,19 @@ def test_implementations_start_after_every_component_and_may_not_take_their_name
     assert caught.value.message == "implementations[0].name: 'minio' is the name of a component"
 
 
+def test_an_implementation_the_environment_does_not_host_is_named_with_those_it_does(
+    tmp_path: Path,
+):
+    env = environment(tmp_path, "implementations: [{name: theirs, api: v1, image: a/b}]\n")
+    assert env.implementation_target("theirs") == env.state.root / "targets" / "theirs.yaml"
+    with pytest.raises(TestbuildError) as caught:
+        env.implementation_target("ours")
+    assert caught.value.explain() == (
+        f"✗ ours: environment '{env.config.name}' hosts no implementation 'ours'\n"
+        "  fix: name one of its implementations: theirs"
+    )
+
+
 # What is missing
 
 
