@@ -84,6 +84,8 @@ def entries() -> list[dict[str, object]]:
                 ca_key,
             ],
             "health": {"path": "/status/systems", "token": True, "timeout": 300},
+            # It serves the reservations too: the suites are to judge them.
+            "target": {"capabilities": {"optionalEndpoints": ["reservations"]}},
         },
         {
             "name": "fromimage",
@@ -173,6 +175,8 @@ def test_up_writes_a_target_file_for_each(hosting: Environment):
         written = yaml.safe_load(hosting.implementation_target(hosted.name).read_text())
         assert written["api"] == {"url": hosted.url(hosting.context()), "version": "1.16.1"}
         assert written["kind"] == "Target"
+        offered = written["capabilities"]["optionalEndpoints"]
+        assert offered == (["reservations"] if hosted.name == "fromsource" else [])
     env = hosting.endpoints().as_json()
     assert env["fromimage"]["target"] == str(hosting.implementation_target("fromimage"))
 
