@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from firecrest_testbuild.harness import templates
+from firecrest_testbuild.harness.archive import Files
 from firecrest_testbuild.harness.components import Component, Context
 from firecrest_testbuild.harness.config import (
     GATEWAY,
@@ -136,8 +137,11 @@ class HostedImplementation:
             self.port(context),
             f"{self.key}.port",
         )
+        source = self.entry.source
+        # Part of each process's spec: `up` restarts them after the tree changed.
+        version = {SOURCE_VERSION: tree_version(source.path)} if source else {}
         specs = [
-            self._process(values, index, process, image, files, published)
+            self._process(values, index, process, image, files, published, version)
             for index, process in enumerate(self.entry.processes)
         ]
         if self.entry.gateway:
@@ -160,8 +164,9 @@ class HostedImplementation:
         index: int,
         process: Process,
         image: str,
-        files: dict[str, tuple[bytes, int]],
+        files: Files,
         published: PortBinding,
+        version: dict[str, str],
     ) -> ContainerSpec:
         where = f"processes[{index}]"
         command = [
@@ -173,17 +178,14 @@ class HostedImplementation:
             for variable, value in process.environment.items()
         }
         source = self.entry.source
-        if source is not None:
-            # Part of the container's spec: `up` restarts it after the tree changed.
-            environment[SOURCE_VERSION] = tree_version(source.path)
         return ContainerSpec(
             component=self.name,
             node=self.node(process),
             image=image,
             command=command,
             hostname=self.node(process),
-            ports=(published,) if process is self.entry.published_process else (),
-            environment=environment,
+            ports=(published,) if process == self.entry.published_process else (),
+            environment=environment | version,
             files=files,
             mounts={str(source.path): SOURCE_MOUNT} if source else {},
         )
