@@ -27,11 +27,11 @@ from firecrest_testbuild.common.buckets import bucket_of
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.common.sshexec import SshTarget
 from firecrest_testbuild.harness import conformance
-from firecrest_testbuild.harness.components.sshca import SshcaEndpoints
 from firecrest_testbuild.harness.contracts import (
     ClusterEndpoints,
     KeycloakEndpoints,
     MinioEndpoints,
+    SshcaEndpoints,
     StackEndpoints,
 )
 from firecrest_testbuild.harness.environment import Environment
