@@ -213,7 +213,7 @@ def test_a_value_the_environment_cannot_give_names_the_entry_key_and_reason(tmp_
 
 
 def test_slurmrestd_needs_a_cluster_that_runs_it(tmp_path: Path):
-    text = source_config(tmp_path, "cluster: {sshAuth: static-key}\n").replace(
+    text = source_config(tmp_path, "cluster: {sshAuth: static-key, slurm: '22.05'}\n").replace(
         "{{ ssh.host }}", "{{ slurmrestd.url }}"
     )
     with pytest.raises(TestbuildError) as caught:
