@@ -73,16 +73,6 @@ def older_slurm_environment(state_home: Path) -> Iterator[Environment]:
     env.down()
 
 
-def each_slurm(request: pytest.FixtureRequest, default: Environment) -> Environment:
-    """For a fixture parametrized over SLURM_RELEASES: the environment of that
-    Slurm generation, the session's for the default one."""
-    if request.param == default.config.cluster.slurm:
-        return default
-    other: Environment = request.getfixturevalue("older_slurm_environment")
-    assert other.config.cluster.slurm == request.param
-    return other
-
-
 def keycloak(environment: Environment) -> KeycloakEndpoints:
     return environment.context().endpoints(KeycloakEndpoints)
 

@@ -10,25 +10,14 @@ import pytest
 
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.common.sshexec import LoginRefused
-from firecrest_testbuild.harness.config import SLURM_RELEASES, User
+from firecrest_testbuild.harness.config import User
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.keycloak_realm import TokenRefused
 from firecrest_testbuild.harness.keys import load_paramiko_key
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import each_slurm, eventually, keycloak, login_node, minio_of
+from tests.integration.conftest import eventually, keycloak, login_node, minio_of
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module", params=sorted(SLURM_RELEASES))
-def environment(request: pytest.FixtureRequest, environment: Environment) -> Environment:
-    """Every test here runs on each Slurm generation."""
-    return each_slurm(request, environment)
-
-
-@pytest.fixture(scope="module")
-def login(environment: Environment) -> LoginNode:
-    return login_node(environment)
 
 
 JOB_SCRIPT = """#!/bin/bash
