@@ -61,7 +61,8 @@ def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict
     with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as state_home:
         config = parse(
             f"name: bench\ncluster: {{sshPort: 0, computeNodes: {compute_nodes}}}\n"
-            "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nstack: {port: 0}\n"
+            "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\n"
+            "stack: {port: 0, v2: {port: 0}}\n"
         )
         environment = Environment(config, Path(state_home), Progress(quiet=True))
         environment.down()

@@ -148,7 +148,14 @@ PRINTED = {
         "ssh_keys_url": "str",
         "certificate_lifetime": "int",
     },
-    "stack": {"url": "str", "api_version": "str", "openapi": "str", "machine": "str"},
+    "stack": {
+        "url": "str",
+        "api_version": "str",
+        "openapi": "str",
+        "machine": "str",
+        "v2_url": "str",
+        "v2_api_version": "str",
+    },
 }
 
 

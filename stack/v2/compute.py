@@ -1,0 +1,200 @@
+"""Compute: the user's Slurm jobs over SSH (`/compute/{system}/jobs...`):
+submitted with the script on stdin, listed from squeue and sacct as the
+description's JobModel, cancelled, described, attached to."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from flask import Blueprint
+from pydantic import Field, field_validator
+
+from firecrest_testbuild.stack import slurm
+from firecrest_testbuild.stack.commands import quote
+from firecrest_testbuild.stack.errors import ApiError
+from firecrest_testbuild.stack.v2 import models
+from firecrest_testbuild.stack.v2.api import (
+    Call,
+    ValidationFailed,
+    body,
+    query,
+    query_bool,
+    route,
+    v2_context,
+)
+
+blueprint = Blueprint("v2-compute", __name__, url_prefix="/compute/<system_name>")
+
+JOB_ID = re.compile(r"^[a-zA-Z0-9]+$")  # the description's pattern
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SLURM_NAME = re.compile(r"^[A-Za-z0-9_.,:&|\[\]-]{1,200}$")  # accounts, partitions, constraints
+
+
+class JobDescription(models.Body):
+    working_directory: Annotated[str, Field(min_length=1)]
+    script: str | None = None
+    script_path: str | None = None
+    name: str | None = None
+    account: str | None = None
+    partition: str | None = None
+    reservation: str | None = None
+    constraints: str | None = None
+    standard_input: str | None = None
+    standard_output: str | None = None
+    standard_error: str | None = None
+    env: dict[str, str] | list[str] = Field(default_factory=lambda: {"F7T_version": "v2.0.0"})
+
+    @field_validator("account", "partition", "reservation", "constraints")
+    @classmethod
+    def _slurm_name(cls, value: str | None) -> str | None:
+        if value is not None and value != "" and not SLURM_NAME.match(value):
+            raise ValueError("holds characters Slurm names do not have")
+        return value
+
+
+class JobSubmission(models.Body):
+    job: JobDescription
+
+
+def _scheduler(call: Call, command: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    limit = v2_context().config.scheduler_timeout
+    output = call.run(f"timeout {limit} {command}", stdin, timeout=limit + 10)
+    return output.exit_status, output.text, output.stderr.strip()
+
+
+def _job_id(job_id: str) -> str:
+    if not JOB_ID.match(job_id):
+        raise ValidationFailed(f"Job id {job_id!r} does not match ^[a-zA-Z0-9]+$")
+    return job_id
+
+
+def _jobs(
+    call: Call, job_id: str | None, allusers: bool, account: str | None
+) -> list[dict[str, Any]]:
+    """The jobs sacct knows (the last day's, or the one asked for), then squeue's not yet in it."""
+    selection = f"--jobs={quote(job_id)}" if job_id else "--starttime=now-24hours"
+    owner = "--allusers" if allusers else f"--user={quote(call.user)}"
+    charged = f" --account={quote(account)}" if account else ""
+    status, out, err = _scheduler(
+        call,
+        f"SLURM_TIME_FORMAT=%s sacct {owner}{charged} {selection} --parsable2 --noheader"
+        f" --format={slurm.JOB_FIELDS}",
+    )
+    if status != 0 and "Invalid job id" not in err:
+        raise ApiError(400, f"sacct failed: {err}")
+    found = {job["jobId"]: job for job in slurm.parse_jobs(out)}
+    queue_owner = "" if allusers else f" --user={quote(call.user)}"
+    queue_selection = f" --jobs={quote(job_id)}" if job_id else ""
+    status, out, err = _scheduler(
+        call,
+        f"SLURM_TIME_FORMAT=%s squeue{queue_owner}{charged}{queue_selection} --noheader"
+        f" --format={quote(slurm.SQUEUE_JOB_FORMAT)}",
+    )
+    if status == 0:
+        for job in slurm.parse_jobs(out):
+            found.setdefault(job["jobId"], job)
+    return list(found.values())
+
+
+@route(blueprint, "GET", "/jobs")
+def jobs(call: Call) -> dict[str, Any]:
+    account = query("account")
+    if account is not None and not SLURM_NAME.match(account):
+        raise ValidationFailed(f"'account' {account!r} is not an account name")
+    return {"jobs": _jobs(call, None, query_bool("allusers"), account)}
+
+
+@route(blueprint, "GET", "/jobs/<job_id>")
+def job(call: Call, job_id: str) -> dict[str, Any]:
+    found = _jobs(call, _job_id(job_id), allusers=True, account=None)
+    if not found:
+        raise ApiError(404, f"Job {job_id} not found")
+    return {"jobs": found}
+
+
+def _options(job: JobDescription) -> str:
+    options = [f"--chdir={quote(job.working_directory)}"]
+    for flag, value in (
+        ("--job-name", job.name),
+        ("--account", job.account),
+        ("--partition", job.partition),
+        ("--reservation", job.reservation),
+        ("--constraint", job.constraints),
+        ("--input", job.standard_input),
+        ("--output", job.standard_output),
+        ("--error", job.standard_error),
+    ):
+        if value:
+            options.append(f"{flag}={quote(value)}")
+    return " ".join(options)
+
+
+def _environment(env: dict[str, str] | list[str]) -> str:
+    """VAR=value prefixes of sbatch, which passes them on (--export=ALL)."""
+    pairs = dict(item.partition("=")[::2] for item in env) if isinstance(env, list) else env
+    for name in pairs:
+        if not ENV_NAME.match(name):
+            raise ValidationFailed(f"environment variable name {name!r} is not valid")
+    return "".join(f"{name}={quote(value)} " for name, value in pairs.items())
+
+
+@route(blueprint, "POST", "/jobs", status=201)
+def submit(call: Call) -> dict[str, Any]:
+    job = body(JobSubmission).job
+    if bool(job.script) == bool(job.script_path):
+        raise ValidationFailed("Give exactly one of `script` and `scriptPath`")
+    command = f"{_environment(job.env)}sbatch --parsable --export=ALL {_options(job)}"
+    if job.script_path:
+        status, out, err = _scheduler(call, f"{command} -- {quote(job.script_path)}")
+    else:
+        assert job.script is not None
+        status, out, err = _scheduler(call, command, job.script.encode())
+    job_id = slurm.submitted_job_id(out) if status == 0 else None
+    if job_id is None:
+        raise ApiError(400, f"The job was not submitted: {err or out.strip()}")
+    return {"jobId": job_id}
+
+
+@route(blueprint, "DELETE", "/jobs/<job_id>", status=204)
+def cancel(call: Call, job_id: str) -> None:
+    status, _, err = _scheduler(call, f"scancel --verbose {quote(_job_id(job_id))}")
+    if "Invalid job id" in err:
+        raise ApiError(404, f"Job {job_id} not found")
+    if "Access/permission denied" in err or "Permission denied" in err:
+        raise ApiError(403, f"Job {job_id} is not yours to cancel")
+    if status != 0:
+        raise ApiError(400, f"scancel failed: {err}")
+
+
+@route(blueprint, "GET", "/jobs/<job_id>/metadata")
+def metadata(call: Call, job_id: str) -> dict[str, Any]:
+    """The job's script and standard streams, while the controller knows the job."""
+    quoted = quote(_job_id(job_id))
+    status, out, err = _scheduler(call, f"scontrol -o show job {quoted}")
+    if status != 0:
+        raise ApiError(404, f"Job {job_id} not found: {err}")
+    record = slurm.parse_records(out)[0] if out.strip() else {}
+    _, script, _ = _scheduler(call, f"scontrol write batch_script {quoted} -")
+    return {
+        "jobs": [
+            {
+                "jobId": job_id,
+                "script": script or None,
+                "standardInput": record.get("StdIn"),
+                "standardOutput": record.get("StdOut"),
+                "standardError": record.get("StdErr"),
+            }
+        ]
+    }
+
+
+@route(blueprint, "PUT", "/jobs/<job_id>/attach", status=204)
+def attach(call: Call, job_id: str) -> None:
+    """Run a command in the job's allocation (`srun --overlap`), as upstream does."""
+    command = body(models.Attach).command
+    status, _, err = _scheduler(
+        call, f"srun --overlap --jobid={quote(_job_id(job_id))} -- {command}"
+    )
+    if status != 0:
+        raise ApiError(400, f"The command could not be attached to job {job_id}: {err}")
