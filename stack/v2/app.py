@@ -15,7 +15,7 @@ from firecrest_testbuild.stack.auth import TokenVerifier
 from firecrest_testbuild.stack.errors import ApiError
 from firecrest_testbuild.stack.logs import configure_logging
 from firecrest_testbuild.stack.staging import Staging
-from firecrest_testbuild.stack.v2 import APP_VERSION, compute, ops, status
+from firecrest_testbuild.stack.v2 import APP_VERSION, compute, ops, status, transfer
 from firecrest_testbuild.stack.v2.api import EXTENSION, V2Context, error_body
 from firecrest_testbuild.stack.v2.config import V2Config
 from firecrest_testbuild.stack.v2.health import Health
@@ -43,7 +43,7 @@ def create_app(config: V2Config, pool: ConnectionPool | None = None) -> Flask:
         staging=staging,
         health=Health(HEALTH_INTERVAL, staging.healthy if staging is not None else None),
     )
-    for module in (status, ops, compute):
+    for module in (status, ops, transfer, compute):
         app.register_blueprint(module.blueprint)
     _add_health(app)
     _add_error_handlers(app)

@@ -96,5 +96,6 @@ def _scheduler(call: Call, version: list[str]) -> str | None:
     output = call.run("timeout 5 scontrol ping && timeout 5 sinfo --version", timeout=15)
     if output.exit_status != 0 or "is UP" not in output.text:
         return output.stderr.strip() or output.text.strip() or "the controller does not answer"
-    version.append(output.text.strip().splitlines()[-1].removeprefix("slurm "))
+    # "slurm 22.05.8", or "slurm-wlm 22.05.8" from Debian's packages: the number.
+    version.append(output.text.split()[-1])
     return None

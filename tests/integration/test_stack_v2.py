@@ -5,6 +5,7 @@ connections with SSH CA certificates, and the truth checked on the cluster
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -312,3 +313,72 @@ def test_one_pooled_connection_serves_many_requests(api: V2, v2_environment: Env
     per_request = (time.perf_counter() - started) / 20
     assert logins() == before >= 1  # no new login: the pooled connection served them all
     assert per_request < 0.5
+
+
+def transfer_log(api: V2, answer: dict[str, Any]) -> str:
+    """Wait for the transfer job to end; its output log, as clients read it (ops/view)."""
+    job = answer["transferJob"]
+    assert job["system"] == SYSTEM
+    wait_for_state(api, job["jobId"], {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"})
+    log = api.ok("GET", f"/filesystem/{SYSTEM}/ops/view", params={"path": job["logs"]["outputLog"]})
+    return str(log["output"])
+
+
+def test_a_large_upload_goes_through_s3_multipart(api: V2, folder: str, login: LoginNode):
+    content = bytes(range(256)) * 4096  # 1 MiB, not text
+    answer = api.ok(
+        "POST",
+        f"/filesystem/{SYSTEM}/transfer/upload",
+        201,
+        json={
+            "path": f"{folder}/big.bin",
+            "transfer_directives": {"transfer_method": "s3", "file_size": len(content)},
+        },
+    )
+    directives = answer["transferDirectives"]
+    assert len(directives["partsUploadUrls"]) == 1
+    put = requests.put(directives["partsUploadUrls"][0], data=content, timeout=60)
+    assert put.status_code == 200, put.text
+    document = (
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
+        f"<ETag>{put.headers['ETag']}</ETag></Part></CompleteMultipartUpload>"
+    )
+    completed = requests.post(directives["completeUploadUrl"], data=document, timeout=60)
+    assert completed.status_code == 200, completed.text
+    assert "File was successfully" in transfer_log(api, answer)
+    expected = on_cluster(login, "test1", f"sha256sum {folder}/big.bin").split()[0]
+    assert hashlib.sha256(content).hexdigest() == expected
+
+
+def test_a_large_download_goes_through_s3(api: V2, folder: str, login: LoginNode):
+    on_cluster(login, "test1", f"head -c 3000000 /dev/urandom > {folder}/out.bin")
+    answer = api.ok(
+        "POST",
+        f"/filesystem/{SYSTEM}/transfer/download",
+        201,
+        json={"sourcePath": f"{folder}/out.bin", "transferDirectives": {"transferMethod": "s3"}},
+    )
+    assert "Multipart file upload successfully completed" in transfer_log(api, answer)
+    fetched = requests.get(answer["transferDirectives"]["downloadUrl"], timeout=60)
+    assert fetched.status_code == 200
+    expected = on_cluster(login, "test1", f"sha256sum {folder}/out.bin").split()[0]
+    assert hashlib.sha256(fetched.content).hexdigest() == expected
+
+
+def test_copy_and_remove_run_as_transfer_jobs(api: V2, folder: str, login: LoginNode):
+    on_cluster(login, "test1", f"mkdir {folder}/src && echo hi > {folder}/src/f")
+    copied = api.ok(
+        "POST",
+        f"/filesystem/{SYSTEM}/transfer/cp",
+        201,
+        json={"sourcePath": f"{folder}/src", "targetPath": f"{folder}/dst"},
+    )
+    assert "Files were successfully copied" in transfer_log(api, copied)
+    assert on_cluster(login, "test1", f"cat {folder}/dst/f") == "hi\n"
+    removed = api.ok(
+        "DELETE", f"/filesystem/{SYSTEM}/transfer/rm", params={"path": f"{folder}/src"}
+    )
+    assert "Files were successfully removed" in transfer_log(api, removed)
+    assert on_cluster(login, "test1", f"test -e {folder}/src || echo gone") == "gone\n"
+    jobs = api.ok("GET", f"/compute/{SYSTEM}/jobs/{removed['transferJob']['jobId']}")["jobs"]
+    assert jobs[0]["partition"] == "xfer"
