@@ -28,6 +28,7 @@ blueprint = Blueprint("v2-compute", __name__, url_prefix="/compute/<system_name>
 
 JOB_ID = re.compile(r"^[a-zA-Z0-9]+$")  # the description's pattern
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+EPOCH_TIMES = "SLURM_TIME_FORMAT=%s "  # Slurm prints times as epoch seconds
 SLURM_NAME = re.compile(r"^[A-Za-z0-9_.,:&|\[\]-]{1,200}$")  # accounts, partitions, constraints
 
 
@@ -57,9 +58,10 @@ class JobSubmission(models.Body):
     job: JobDescription
 
 
-def _scheduler(call: Call, command: str, stdin: bytes = b"") -> tuple[int, str, str]:
+def _scheduler(call: Call, command: str, stdin: bytes = b"", env: str = "") -> tuple[int, str, str]:
+    """A Slurm command under `timeout`; `env`: VAR=value words, which go first."""
     limit = v2_context().config.scheduler_timeout
-    output = call.run(f"timeout {limit} {command}", stdin, timeout=limit + 10)
+    output = call.run(f"{env}timeout {limit} {command}", stdin, timeout=limit + 10)
     return output.exit_status, output.text, output.stderr.strip()
 
 
@@ -78,8 +80,8 @@ def _jobs(
     charged = f" --account={quote(account)}" if account else ""
     status, out, err = _scheduler(
         call,
-        f"SLURM_TIME_FORMAT=%s sacct {owner}{charged} {selection} --parsable2 --noheader"
-        f" --format={slurm.JOB_FIELDS}",
+        f"sacct {owner}{charged} {selection} --parsable2 --noheader --format={slurm.JOB_FIELDS}",
+        env=EPOCH_TIMES,
     )
     if status != 0 and "Invalid job id" not in err:
         raise ApiError(400, f"sacct failed: {err}")
@@ -88,8 +90,9 @@ def _jobs(
     queue_selection = f" --jobs={quote(job_id)}" if job_id else ""
     status, out, err = _scheduler(
         call,
-        f"SLURM_TIME_FORMAT=%s squeue{queue_owner}{charged}{queue_selection} --noheader"
+        f"squeue{queue_owner}{charged}{queue_selection} --noheader"
         f" --format={quote(slurm.SQUEUE_JOB_FORMAT)}",
+        env=EPOCH_TIMES,
     )
     if status == 0:
         for job in slurm.parse_jobs(out):
@@ -144,12 +147,13 @@ def submit(call: Call) -> dict[str, Any]:
     job = body(JobSubmission).job
     if bool(job.script) == bool(job.script_path):
         raise ValidationFailed("Give exactly one of `script` and `scriptPath`")
-    command = f"{_environment(job.env)}sbatch --parsable --export=ALL {_options(job)}"
+    command = f"sbatch --parsable --export=ALL {_options(job)}"
+    env = _environment(job.env)
     if job.script_path:
-        status, out, err = _scheduler(call, f"{command} -- {quote(job.script_path)}")
+        status, out, err = _scheduler(call, f"{command} -- {quote(job.script_path)}", env=env)
     else:
         assert job.script is not None
-        status, out, err = _scheduler(call, command, job.script.encode())
+        status, out, err = _scheduler(call, command, job.script.encode(), env=env)
     job_id = slurm.submitted_job_id(out) if status == 0 else None
     if job_id is None:
         raise ApiError(400, f"The job was not submitted: {err or out.strip()}")

@@ -96,9 +96,10 @@ def _data_transfer() -> dict[str, Any] | None:
     }
 
 
-def _records(call: Call, command: str) -> list[dict[str, str]]:
+def _records(call: Call, command: str, env: str = "") -> list[dict[str, str]]:
+    """Records of a `scontrol -o show` command; `env`: VAR=value words, which go first."""
     limit = v2_context().config.scheduler_timeout
-    output = call.run(f"timeout {limit} {command}", timeout=limit + 10)
+    output = call.run(f"{env}timeout {limit} {command}", timeout=limit + 10)
     if output.exit_status != 0:
         raise ApiError(400, f"The scheduler failed: {output.stderr.strip() or output.text.strip()}")
     # With nothing to show, scontrol says "No <kind> in the system".
@@ -120,7 +121,7 @@ def partitions(call: Call) -> dict[str, Any]:
 
 @route(blueprint, "GET", "/{system_name}/reservations")
 def reservations(call: Call) -> dict[str, Any]:
-    records = _records(call, "SLURM_TIME_FORMAT=%s scontrol -o show reservations")
+    records = _records(call, "scontrol -o show reservations", env="SLURM_TIME_FORMAT=%s ")
     return {"reservations": [slurm.reservation_model(record) for record in records]}
 
 
