@@ -271,3 +271,25 @@ def parse_jobs(text: str) -> list[dict[str, Any]]:
             "workingDirectory": workdir,
         }
     return list(jobs.values())
+
+
+def merge_jobs(
+    accounted: list[dict[str, Any]], queued: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """sacct's jobs with squeue's word for the jobs the controller still holds.
+
+    The database lags the controller: a job just submitted is not in it yet,
+    and one just ended may show a placeholder record for a moment (name
+    `allocation`, no partition). What squeue knows wins; what it cannot know
+    (exit code, steps, cluster) stays sacct's.
+    """
+    merged = {job["jobId"]: job for job in accounted}
+    for job in queued:
+        known = merged.get(job["jobId"])
+        if known is None:
+            merged[job["jobId"]] = job
+            continue
+        given = {key: value for key, value in job.items() if value not in (None, "", [])}
+        status = {**known["status"], **{k: v for k, v in job["status"].items() if v is not None}}
+        merged[job["jobId"]] = {**known, **given, "status": status, "tasks": known["tasks"]}
+    return list(merged.values())

@@ -74,7 +74,8 @@ def _job_id(job_id: str) -> str:
 def _jobs(
     call: Call, job_id: str | None, allusers: bool, account: str | None
 ) -> list[dict[str, Any]]:
-    """The jobs sacct knows (the last day's, or the one asked for), then squeue's not yet in it."""
+    """The jobs sacct knows (the last day's, or the one asked for), squeue's word
+    on those the controller still holds."""
     selection = f"--jobs={quote(job_id)}" if job_id else "--starttime=now-24hours"
     owner = "--allusers" if allusers else f"--user={quote(call.user)}"
     charged = f" --account={quote(account)}" if account else ""
@@ -85,19 +86,17 @@ def _jobs(
     )
     if status != 0 and "Invalid job id" not in err:
         raise ApiError(400, f"sacct failed: {err}")
-    found = {job["jobId"]: job for job in slurm.parse_jobs(out)}
+    accounted = slurm.parse_jobs(out)
     queue_owner = "" if allusers else f" --user={quote(call.user)}"
     queue_selection = f" --jobs={quote(job_id)}" if job_id else ""
     status, out, err = _scheduler(
         call,
-        f"squeue{queue_owner}{charged}{queue_selection} --noheader"
+        # Every state: a job that ended at once is in neither list otherwise.
+        f"squeue{queue_owner}{charged}{queue_selection} --states=all --noheader"
         f" --format={quote(slurm.SQUEUE_JOB_FORMAT)}",
         env=EPOCH_TIMES,
     )
-    if status == 0:
-        for job in slurm.parse_jobs(out):
-            found.setdefault(job["jobId"], job)
-    return list(found.values())
+    return slurm.merge_jobs(accounted, slurm.parse_jobs(out) if status == 0 else [])
 
 
 @route(blueprint, "GET", "/jobs")
@@ -112,7 +111,8 @@ def jobs(call: Call) -> dict[str, Any]:
 def job(call: Call, job_id: str) -> dict[str, Any]:
     found = _jobs(call, _job_id(job_id), allusers=True, account=None)
     if not found:
-        raise ApiError(404, f"Job {job_id} not found")
+        # pyfirecrest's wait_for_job waits while the message says "Job not found".
+        raise ApiError(404, f"Job not found: {job_id}")
     return {"jobs": found}
 
 
@@ -164,7 +164,7 @@ def submit(call: Call) -> dict[str, Any]:
 def cancel(call: Call, job_id: str) -> None:
     status, _, err = _scheduler(call, f"scancel --verbose {quote(_job_id(job_id))}")
     if "Invalid job id" in err:
-        raise ApiError(404, f"Job {job_id} not found")
+        raise ApiError(404, f"Job not found: {job_id}")
     if "Access/permission denied" in err or "Permission denied" in err:
         raise ApiError(403, f"Job {job_id} is not yours to cancel")
     if status != 0:
@@ -177,7 +177,7 @@ def metadata(call: Call, job_id: str) -> dict[str, Any]:
     quoted = quote(_job_id(job_id))
     status, out, err = _scheduler(call, f"scontrol -o show job {quoted}")
     if status != 0:
-        raise ApiError(404, f"Job {job_id} not found: {err}")
+        raise ApiError(404, f"Job not found: {job_id} ({err})")
     record = slurm.parse_records(out)[0] if out.strip() else {}
     _, script, _ = _scheduler(call, f"scontrol write batch_script {quoted} -")
     return {

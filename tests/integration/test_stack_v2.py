@@ -382,3 +382,48 @@ def test_copy_and_remove_run_as_transfer_jobs(api: V2, folder: str, login: Login
     assert on_cluster(login, "test1", f"test -e {folder}/src || echo gone") == "gone\n"
     jobs = api.ok("GET", f"/compute/{SYSTEM}/jobs/{removed['transferJob']['jobId']}")["jobs"]
     assert jobs[0]["partition"] == "xfer"
+
+
+class TokenOf:
+    """pyfirecrest's authorization: anything with get_access_token()."""
+
+    def __init__(self, environment: Environment, user: str) -> None:
+        self.environment = environment
+        self.user = user
+
+    def get_access_token(self) -> str:
+        return keycloak(self.environment).token(user=self.environment.config.user(self.user))
+
+
+def test_pyfirecrest_walks_the_tutorial_story(
+    v2_environment: Environment, api: V2, folder: str, tmp_path: Path, login: LoginNode
+):
+    """pyfirecrest 3's v2 client: systems, ls, a small and a large upload,
+    a job submitted and waited for, its output read, a small and a large download."""
+    from firecrest import v2 as firecrest_v2
+
+    assert api.url is not None
+    client = firecrest_v2.Firecrest(api.url, TokenOf(v2_environment, "test1"))
+    assert [system["name"] for system in client.systems()] == [SYSTEM]
+    assert client.list_files(SYSTEM, "/home/test1") is not None
+    small = tmp_path / "small.txt"
+    small.write_text("hello from pyfirecrest\n")
+    client.upload(SYSTEM, small, folder, "small.txt", blocking=True)
+    large = tmp_path / "large.bin"
+    large.write_bytes(bytes(range(256)) * 8192)  # 2 MiB: over the direct-upload limit
+    client.upload(SYSTEM, large, folder, "large.bin", blocking=True)
+    assert {entry["name"] for entry in client.list_files(SYSTEM, folder)} >= {
+        "small.txt",
+        "large.bin",
+    }
+    job = client.submit(
+        SYSTEM, folder, script_str="#!/bin/bash\ncat small.txt\nwc -c < large.bin\n"
+    )
+    finished = client.wait_for_job(SYSTEM, job["jobId"], timeout=120)
+    assert finished[0]["status"]["state"] == "COMPLETED"
+    output_log = f"{folder}/slurm-{job['jobId']}.out"
+    assert client.view(SYSTEM, output_log) == "hello from pyfirecrest\n2097152\n"
+    client.download(SYSTEM, f"{folder}/small.txt", tmp_path / "back.txt", blocking=True)
+    assert (tmp_path / "back.txt").read_text() == "hello from pyfirecrest\n"
+    client.download(SYSTEM, f"{folder}/large.bin", tmp_path / "back.bin", blocking=True)
+    assert (tmp_path / "back.bin").read_bytes() == large.read_bytes()

@@ -341,3 +341,14 @@ def test_paths_reach_the_system_quoted(app):
     client, scripted = app
     client.get("/filesystem/cluster/ops/stat?path=/a b;rm -rf ~", headers=AUTH)
     assert scripted.ran[-1].endswith("-- '/a b;rm -rf ~'")
+
+
+def test_the_controller_s_word_wins_over_the_database_s_placeholder():
+    (accounted,) = slurm.parse_jobs(SACCT.splitlines()[0].replace("|hello|", "|allocation|"))
+    queued = dict(accounted, name="hello", status={**accounted["status"], "exitCode": None})
+    newer = {**accounted, "jobId": "99", "tasks": []}
+    merged = slurm.merge_jobs([accounted], [queued, newer])
+    assert [job["jobId"] for job in merged] == ["42", "99"]
+    assert merged[0]["name"] == "hello"
+    assert merged[0]["status"]["exitCode"] == 0  # squeue has none: sacct's stays
+    assert merged[0]["tasks"] == accounted["tasks"]
