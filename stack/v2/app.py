@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import yaml
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -23,6 +25,7 @@ from firecrest_testbuild.stack.v2.pool import ConnectionPool, KeySource, sshca_k
 
 log = logging.getLogger("stack.v2.http")
 
+DESCRIPTION = Path(__file__).with_name("firecrest-api-v2.5.6.yaml")
 HEALTH_INTERVAL = 10.0  # seconds a system's probed health answers /status/systems
 MULTIPART_SLACK = 1024 * 1024  # form overhead around the largest small upload
 
@@ -67,6 +70,14 @@ def _add_health(app: Flask) -> None:
     @app.get("/_health")
     def health() -> Response:
         return jsonify({"status": "up"})
+
+    # The API description this stack implements (upstream's, BSD-3-Clause:
+    # LICENSE-firecrest-v2), served where FastAPI serves upstream's.
+    description = yaml.safe_load(DESCRIPTION.read_text())
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(description)
 
 
 def _error(error: ApiError) -> tuple[Response, int, dict[str, str]]:

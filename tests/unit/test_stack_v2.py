@@ -352,3 +352,11 @@ def test_the_controller_s_word_wins_over_the_database_s_placeholder():
     assert merged[0]["name"] == "hello"
     assert merged[0]["status"]["exitCode"] == 0  # squeue has none: sacct's stays
     assert merged[0]["tasks"] == accounted["tasks"]
+
+
+def test_the_description_it_implements_is_served_without_a_token(app):
+    client, _ = app
+    description = client.get("/openapi.json").json
+    assert description["info"]["version"] == "2.5.6"
+    operations = [m for path in description["paths"].values() for m in path]
+    assert len(operations) == 35
