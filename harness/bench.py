@@ -24,6 +24,8 @@ from typing import Any
 
 from firecrest_testbuild.harness.bench_stack import container_rss_mib, stack_figures
 from firecrest_testbuild.harness.bench_stack import report as stack_report
+from firecrest_testbuild.harness.bench_v2 import report as v2_report
+from firecrest_testbuild.harness.bench_v2 import v2_figures
 from firecrest_testbuild.harness.config import parse
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.images import ImageBuilder
@@ -68,6 +70,7 @@ def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict
         environment.down()
         ups, stages, downs, memory = [], [], [], []
         stack: dict[str, Any] = {}
+        v2: dict[str, Any] = {}
         for run_index in range(runs):
             environment.progress.durations.clear()
             ups.append(timed(environment.up))
@@ -75,6 +78,7 @@ def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict
             memory.append(resident_memory(environment))
             if run_index == runs - 1:
                 stack = stack_figures(environment, transfer_mb)
+                v2 = v2_figures(environment, transfer_mb)
             downs.append(timed(environment.down))
         cold = [cold_builds(environment) for _ in range(cold_runs)]
     return {
@@ -87,6 +91,7 @@ def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict
         "resident_memory_mib": median_of(memory),
         "cold_build_seconds": median_of(cold) if cold else {},
         "stack": stack,
+        "v2": v2,
         "all": {"up": ups, "down": downs, "cold_build": cold},
     }
 
@@ -109,6 +114,7 @@ def report(figures: dict[str, Any]) -> str:
         lines.append(f"  cold build {image:<12} {secs:>7.1f} s (no layer cache, base present)")
     if figures["stack"]:
         lines += stack_report(figures["stack"])
+    lines += v2_report(figures.get("v2", {}))
     return "\n".join(lines)
 
 
