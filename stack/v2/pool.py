@@ -133,6 +133,11 @@ class ConnectionPool:
         try:
             output = sshexec.run(connection.client, connection.target, command, stdin, timeout)
         except Unreachable:
+            if connection.alive():
+                # A session refused on a live connection (the server's
+                # MaxSessions): the others running on it must not be cut.
+                self._release(connection)
+                raise
             # The connection died under us (sshd restarted, network): drop it
             # and retry once over a fresh login.
             self._drop(key, connection)

@@ -360,3 +360,28 @@ def test_the_description_it_implements_is_served_without_a_token(app):
     assert description["info"]["version"] == "2.5.6"
     operations = [m for path in description["paths"].values() for m in path]
     assert len(operations) == 35
+
+
+def test_a_refused_session_keeps_the_live_connection_and_a_dead_one_is_replaced(
+    logins: list[FakeClient], monkeypatch: pytest.MonkeyPatch
+):
+    connections = new_pool()
+    connections.run("test1", "t", SYSTEM, "true")
+
+    def refused(client: FakeClient, *args: object) -> Output:
+        raise pool.Unreachable("open failed: administratively prohibited")
+
+    monkeypatch.setattr(pool.sshexec, "run", refused)
+    with pytest.raises(pool.Unreachable):
+        connections.run("test1", "t", SYSTEM, "true")
+    assert not logins[0].closed and len(logins) == 1  # still pooled, nothing cut
+
+    def dies_once(client: FakeClient, *args: object) -> Output:
+        if client is logins[0]:
+            client.transport.active = False
+            raise pool.Unreachable("connection lost")
+        return Output(0, b"again", "")
+
+    monkeypatch.setattr(pool.sshexec, "run", dies_once)
+    assert connections.run("test1", "t", SYSTEM, "true").stdout == b"again"
+    assert logins[0].closed and len(logins) == 2
