@@ -146,8 +146,9 @@ class StackV2(Strict):
     enabled: bool = True
     port: Port = 8001
     # How it logs in as the user: certificates from the SSH CA service
-    # (component sshca), or the per-user static keys (needs cluster.sshAuth static-key).
-    ssh_credentials: Literal["sshca", "static-key"] = "sshca"
+    # (component sshca) by its /sign protocol (sshca) or its key-service one
+    # (sshservice), or the per-user static keys (needs cluster.sshAuth static-key).
+    ssh_credentials: Literal["sshca", "sshservice", "static-key"] = "sshca"
     # Files up to this size go through ops/upload and ops/download.
     max_ops_file_size_mb: Annotated[int, Field(ge=1, le=1024)] = 5
 
@@ -370,7 +371,7 @@ _FIXES = {
     "maxFileSizeMb": "use a number of megabytes from 1 to 1024",
     "layout": "use 'single' (one process) or 'split' (a container per service and a gateway)",
     "utilitiesTimeout": "use a number of seconds from 1 to 600",
-    "sshCredentials": "use 'sshca' (the SSH CA service) or 'static-key' (per-user keys)",
+    "sshCredentials": "use 'sshca' or 'sshservice' (the SSH CA service) or 'static-key'",
     "maxOpsFileSizeMb": "use a number of megabytes from 1 to 1024",
     "v1Enabled": "use true or false",
     "taskExpirySeconds": "use a number of seconds, at least 60",

@@ -164,7 +164,7 @@ class StackComponent:
         """The v2 stack's configuration file (see stack/README.md, FirecREST v2)."""
         settings = context.config.stack.v2
         ssh: dict[str, Any] = {"credentials": settings.ssh_credentials}
-        if settings.ssh_credentials == "sshca":
+        if settings.ssh_credentials in ("sshca", "sshservice"):
             ssh["sshcaUrl"] = context.endpoints(SshcaEndpoints).network_url
         else:
             ssh["staticKeysFolder"] = KEYS_IN_CONTAINER

@@ -21,7 +21,13 @@ from firecrest_testbuild.stack.v2 import APP_VERSION, compute, ops, status, tran
 from firecrest_testbuild.stack.v2.api import EXTENSION, V2Context, error_body
 from firecrest_testbuild.stack.v2.config import V2Config
 from firecrest_testbuild.stack.v2.health import Health
-from firecrest_testbuild.stack.v2.pool import ConnectionPool, KeySource, sshca_keys, static_keys
+from firecrest_testbuild.stack.v2.pool import (
+    ConnectionPool,
+    KeySource,
+    sshca_keys,
+    sshservice_keys,
+    static_keys,
+)
 
 log = logging.getLogger("stack.v2.http")
 
@@ -60,6 +66,9 @@ def new_pool(config: V2Config) -> ConnectionPool:
     if ssh.credentials == "sshca":
         assert ssh.sshca_url is not None  # the configuration requires it
         keys = sshca_keys(ssh.sshca_url, ssh.connect_timeout)
+    elif ssh.credentials == "sshservice":
+        assert ssh.sshca_url is not None
+        keys = sshservice_keys(ssh.sshca_url, ssh.connect_timeout)
     else:
         assert ssh.static_keys_folder is not None
         keys = static_keys(ssh.static_keys_folder)

@@ -17,14 +17,15 @@ from firecrest_testbuild.common.strictyaml import FileProblems, Strict
 from firecrest_testbuild.stack.config import Auth, ConfigFileError, Storage, System
 
 GUIDE = "stack/README.md (FirecREST v2)"
-SshCredentials = Literal["sshca", "static-key"]
+SshCredentials = Literal["sshca", "sshservice", "static-key"]
 
 
 class Ssh(Strict):
     """How the stack logs in to the systems as the user (FirecREST v2's `ssh_credentials`)."""
 
     credentials: SshCredentials
-    # sshca: the SSH CA service's base URL; POST <url>/sign with the user's token.
+    # sshca / sshservice: the service's base URL; POST <url>/sign (the DeiC SSH
+    # CA protocol) or <url>/api/v1/ssh-keys (a key service), with the user's token.
     sshca_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
     # static-key: a folder holding one OpenSSH private key per user, named as the user.
     static_keys_folder: Path | None = None
@@ -36,8 +37,10 @@ class Ssh(Strict):
 
     @model_validator(mode="after")
     def _source_of_credentials(self) -> Ssh:
-        if self.credentials == "sshca" and self.sshca_url is None:
-            raise ValueError("credentials 'sshca' needs sshcaUrl (the SSH CA service's URL)")
+        if self.credentials in ("sshca", "sshservice") and self.sshca_url is None:
+            raise ValueError(
+                f"credentials '{self.credentials}' needs sshcaUrl (the SSH CA service's URL)"
+            )
         if self.credentials == "static-key" and self.static_keys_folder is None:
             raise ValueError(
                 "credentials 'static-key' needs staticKeysFolder (one private key per user)"

@@ -2,9 +2,10 @@
 per user and system, plain commands in sessions of that connection.
 
 A connection is made on a user's first command with credentials from an
-SSH CA service (a fresh key signed for the token's user) or the user's
-static key, kept while it is used, closed after `idle_timeout` seconds
-without a command, and at most `max_connections` are open: a new user
+SSH CA service (a fresh key signed for the token's user), an SSH key
+service (a key and certificate made for the user) or the user's static
+key, kept while it is used, closed after `idle_timeout` seconds without a
+command, and at most `max_connections` are open: a new user
 closes the least recently used idle one, or waits for none and is refused.
 """
 
@@ -74,6 +75,38 @@ def sshca_keys(url: str, timeout: float) -> KeySource:
             pkey.load_certificate(answer.text.strip())
         except ValueError as error:
             raise CredentialsUnavailable(f"the SSH CA answered no certificate: {error}") from error
+        return pkey
+
+    return key_for
+
+
+def sshservice_keys(url: str, timeout: float) -> KeySource:
+    """Keys from an SSH key service (FirecREST v2's `SSHService` provider):
+    POST <url>/api/v1/ssh-keys with the user's token answers 201 with a fresh
+    private key and its certificate."""
+
+    def key_for(user: str, token: str) -> paramiko.PKey:
+        try:
+            answer = requests.post(
+                f"{url.rstrip('/')}/api/v1/ssh-keys",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"duration": "1min", "username": user},
+                timeout=timeout,
+            )
+        except requests.RequestException as error:
+            raise CredentialsUnavailable(
+                f"the SSH key service cannot be reached: {error}"
+            ) from error
+        if answer.status_code != 201:
+            raise CredentialsUnavailable(
+                f"the SSH key service refused a key for {user}: HTTP {answer.status_code}"
+            )
+        try:
+            key = answer.json()["sshKey"]
+            pkey = paramiko.Ed25519Key.from_private_key(io.StringIO(key["privateKey"]))
+            pkey.load_certificate(key["publicKey"].strip())
+        except (ValueError, KeyError, TypeError, paramiko.SSHException) as error:
+            raise CredentialsUnavailable(f"the SSH key service answered no key: {error}") from error
         return pkey
 
     return key_for

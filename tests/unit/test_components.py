@@ -226,6 +226,13 @@ def test_both_firecrest_generations_run_and_v2_logs_in_through_the_ssh_ca(tmp_pa
     )
 
 
+def test_the_key_service_mode_reaches_the_ssh_ca_too(tmp_path: Path):
+    v2 = stack_containers(tmp_path, "stack: {v2: {sshCredentials: sshservice}}\n")["stack-v2"]
+    settings = yaml.safe_load(v2.files["stack.yaml"][0])
+    assert settings["ssh"] == {"credentials": "sshservice", "sshcaUrl": "http://sshca:8000"}
+    assert not [name for name in v2.files if name.startswith("key-")]
+
+
 def test_static_keys_go_to_v2_with_its_static_key_mode(tmp_path: Path):
     containers = stack_containers(
         tmp_path, "cluster: {sshAuth: static-key}\nstack: {v2: {sshCredentials: static-key}}\n"
