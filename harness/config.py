@@ -151,6 +151,10 @@ class StackV2(Strict):
     ssh_credentials: Literal["sshca", "sshservice", "static-key"] = "sshca"
     # Files up to this size go through ops/upload and ops/download.
     max_ops_file_size_mb: Annotated[int, Field(ge=1, le=1024)] = 5
+    # The scheduler over SSH commands, or slurmrestd with the user's token
+    # (rest; hybrid: slurmrestd and SSH for what it cannot do). rest and
+    # hybrid need cluster.slurmrestd (Slurm 24.11).
+    connection_mode: Literal["ssh", "rest", "hybrid"] = "ssh"
 
 
 class Stack(Strict):
@@ -261,6 +265,7 @@ def parse(text: str, source: str = "<string>") -> EnvironmentConfig:
         + _clients_without_users(config, document)
         + _slurmrestd_without_24_11(config, document)
         + _static_keys_without_cluster_keys(config, document)
+        + _rest_without_slurmrestd(config, document)
     )
     if problems:
         raise ConfigError(source, problems)
@@ -321,6 +326,18 @@ def _slurmrestd_without_24_11(
     ]
 
 
+def _rest_without_slurmrestd(config: EnvironmentConfig, document: strictyaml.Document) -> list[str]:
+    v2 = config.stack.v2
+    if not v2.enabled or v2.connection_mode == "ssh" or config.cluster.slurmrestd_enabled:
+        return []
+    where = document.where(("stack", "v2", "connectionMode"))
+    return [
+        f"{where}: stack.v2.connectionMode: {v2.connection_mode} needs slurmrestd, which the"
+        f' cluster does not run (fix: set cluster.slurm to "{SLURMRESTD_SLURM}", or'
+        ' stack.v2.connectionMode to "ssh")'
+    ]
+
+
 def _static_keys_without_cluster_keys(
     config: EnvironmentConfig, document: strictyaml.Document
 ) -> list[str]:
@@ -374,6 +391,7 @@ _FIXES = {
     "sshCredentials": "use 'sshca' or 'sshservice' (the SSH CA service) or 'static-key'",
     "maxOpsFileSizeMb": "use a number of megabytes from 1 to 1024",
     "v1Enabled": "use true or false",
+    "connectionMode": "use 'ssh', 'rest' or 'hybrid'",
     "taskExpirySeconds": "use a number of seconds, at least 60",
     "certificateLifetime": "use a number of seconds from 10 to 86400",
 }

@@ -207,12 +207,15 @@ SQUEUE_JOB_FORMAT = "%i|%D|||%g|%a|%j|%N|%P|%Q|%T|%r|%M|%V|%S|%e||%l|%u|%Z"
 
 def _status(state: str, reason: str, exit_code: str) -> dict[str, Any]:
     code, _, signal = exit_code.partition(":")
+    # "CANCELLED by 1001": the state is the first word.
+    word = state.split()[0] if state else "UNKNOWN"
+    # squeue has no exit code; a COMPLETED job's is 0 by Slurm's definition.
+    completed = word == "COMPLETED" and not code
     return {
-        # "CANCELLED by 1001": the state is the first word.
-        "state": state.split()[0] if state else "UNKNOWN",
+        "state": word,
         "stateReason": reason if reason not in ("", "None") else None,
-        "exitCode": _number(code),
-        "interruptSignal": _number(signal),
+        "exitCode": 0 if completed else _number(code),
+        "interruptSignal": 0 if completed else _number(signal),
     }
 
 

@@ -175,6 +175,14 @@ class StackComponent:
             "transfer": {"maxOpsFileSize": settings.max_ops_file_size_mb * 1024 * 1024},
             "storage": self._storage(context.endpoints(MinioEndpoints)),
         }
+        if settings.connection_mode != "ssh":
+            cluster = context.endpoints(ClusterEndpoints)
+            document["schedulers"] = {
+                cluster.system: {
+                    "connectionMode": settings.connection_mode,
+                    "apiUrl": cluster.network_slurmrestd_url,
+                }
+            }
         return yaml.safe_dump(document, sort_keys=False)
 
     def _systems(self, context: Context) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from firecrest_testbuild.stack.errors import ApiError
 from firecrest_testbuild.stack.staging import Staging
 from firecrest_testbuild.stack.v2.config import V2Config
 from firecrest_testbuild.stack.v2.pool import ConnectionPool, CredentialsUnavailable, PoolFull
+from firecrest_testbuild.stack.v2.slurmrest import SlurmRest
 
 if TYPE_CHECKING:
     from firecrest_testbuild.stack.v2.health import Health
@@ -81,6 +82,20 @@ class Call(Caller):
     """One authenticated request on a system."""
 
     system: System
+
+    def slurmrest(self) -> SlurmRest | None:
+        """slurmrestd, when the system's scheduler is reached that way (else SSH)."""
+        context = v2_context()
+        scheduler = context.config.scheduler(self.system)
+        if scheduler.connection_mode == "ssh" or scheduler.api_url is None:
+            return None
+        return SlurmRest(scheduler.api_url, scheduler.api_version, context.config.scheduler_timeout)
+
+    def scheduler_over_ssh(self, what: str) -> None:
+        """For what slurmrestd cannot do: refused in the rest mode (no SSH for the
+        scheduler), done over SSH in the others."""
+        if v2_context().config.scheduler(self.system).connection_mode == "rest":
+            raise ApiError(400, f"{what} is not offered in the rest connection mode")
 
     def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> Output:
         """`command` as the user; SSH trouble becomes the client's error."""

@@ -75,7 +75,10 @@ def _jobs(
     call: Call, job_id: str | None, allusers: bool, account: str | None
 ) -> list[dict[str, Any]]:
     """The jobs sacct knows (the last day's, or the one asked for), squeue's word
-    on those the controller still holds."""
+    on those the controller still holds (or slurmrestd's two lists)."""
+    rest = call.slurmrest()
+    if rest is not None:
+        return rest.jobs(call.user, call.token, job_id, allusers, account)
     selection = f"--jobs={quote(job_id)}" if job_id else "--starttime=now-24hours"
     owner = "--allusers" if allusers else f"--user={quote(call.user)}"
     charged = f" --account={quote(account)}" if account else ""
@@ -142,11 +145,46 @@ def _environment(env: dict[str, str] | list[str]) -> str:
     return "".join(f"{name}={quote(value)} " for name, value in pairs.items())
 
 
+def _rest_job(job: JobDescription) -> dict[str, Any]:
+    """The job as slurmrestd's job description (API 0.0.41 and later)."""
+    pairs = (
+        dict(item.partition("=")[::2] for item in job.env) if isinstance(job.env, list) else job.env
+    )
+    _environment(pairs)  # the same names are refused as over SSH
+    described: dict[str, Any] = {
+        "script": job.script,
+        "current_working_directory": job.working_directory,
+        # slurmrestd passes no environment of its own: a login's PATH, then the job's.
+        "environment": [
+            "PATH=/bin:/usr/bin:/usr/local/bin",
+            *(f"{k}={v}" for k, v in pairs.items()),
+        ],
+    }
+    for key, value in (
+        ("name", job.name),
+        ("account", job.account),
+        ("partition", job.partition),
+        ("reservation", job.reservation),
+        ("constraints", job.constraints),
+        ("standard_input", job.standard_input),
+        ("standard_output", job.standard_output),
+        ("standard_error", job.standard_error),
+    ):
+        if value:
+            described[key] = value
+    return described
+
+
 @route(blueprint, "POST", "/jobs", status=201)
 def submit(call: Call) -> dict[str, Any]:
     job = body(JobSubmission).job
     if bool(job.script) == bool(job.script_path):
         raise ValidationFailed("Give exactly one of `script` and `scriptPath`")
+    rest = call.slurmrest()
+    if rest is not None and job.script:
+        return {"jobId": rest.submit(call.user, call.token, _rest_job(job))}
+    if rest is not None:
+        call.scheduler_over_ssh("Submitting a script by its path")
     command = f"sbatch --parsable --export=ALL {_options(job)}"
     env = _environment(job.env)
     if job.script_path:
@@ -162,6 +200,11 @@ def submit(call: Call) -> dict[str, Any]:
 
 @route(blueprint, "DELETE", "/jobs/<job_id>", status=204)
 def cancel(call: Call, job_id: str) -> None:
+    rest = call.slurmrest()
+    if rest is not None:
+        if not rest.cancel(call.user, call.token, _job_id(job_id)):
+            raise ApiError(404, f"Job not found: {job_id}")
+        return
     status, _, err = _scheduler(call, f"scancel --verbose {quote(_job_id(job_id))}")
     if "Invalid job id" in err:
         raise ApiError(404, f"Job not found: {job_id}")
@@ -174,6 +217,7 @@ def cancel(call: Call, job_id: str) -> None:
 @route(blueprint, "GET", "/jobs/<job_id>/metadata")
 def metadata(call: Call, job_id: str) -> dict[str, Any]:
     """The job's script and standard streams, while the controller knows the job."""
+    call.scheduler_over_ssh("Job metadata")
     quoted = quote(_job_id(job_id))
     status, out, err = _scheduler(call, f"scontrol -o show job {quoted}")
     if status != 0:
@@ -196,6 +240,7 @@ def metadata(call: Call, job_id: str) -> dict[str, Any]:
 @route(blueprint, "PUT", "/jobs/<job_id>/attach", status=204)
 def attach(call: Call, job_id: str) -> None:
     """Run a command in the job's allocation (`srun --overlap`), as upstream does."""
+    call.scheduler_over_ssh("Attaching to a job")
     command = body(models.Attach).command
     status, _, err = _scheduler(
         call, f"srun --overlap --jobid={quote(_job_id(job_id))} -- {command}"

@@ -60,6 +60,25 @@ class Transfer(Strict):
     )
 
 
+class Scheduler(Strict):
+    """How a system's scheduler is reached (FirecREST v2's `connection_mode`):
+    ssh: Slurm's commands over SSH; rest: slurmrestd with the user's token
+    (script paths, metadata and attach are refused); hybrid: slurmrestd, and
+    SSH for what it cannot do."""
+
+    connection_mode: Literal["ssh", "rest", "hybrid"] = "ssh"
+    api_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+$")] | None = None
+    api_version: Annotated[str, Field(pattern=r"^0\.0\.\d{2}$")] = "0.0.41"
+
+    @model_validator(mode="after")
+    def _rest_needs_its_url(self) -> Scheduler:
+        if self.connection_mode != "ssh" and self.api_url is None:
+            raise ValueError(
+                f"connectionMode '{self.connection_mode}' needs apiUrl (slurmrestd's URL)"
+            )
+        return self
+
+
 class V2Config(Strict):
     """Everything the v2 stack needs to answer requests."""
 
@@ -67,6 +86,8 @@ class V2Config(Strict):
     auth: Auth
     ssh: Ssh
     scheduler_timeout: Annotated[int, Field(ge=1, le=600)] = 30  # seconds per Slurm command
+    # System name -> its scheduler's connection; a system not named uses SSH.
+    schedulers: dict[str, Scheduler] = Field(default_factory=dict)
     transfer: Transfer = Transfer()
     storage: Storage | None = None  # without it, transfer/upload|download answer 503
 
@@ -74,6 +95,9 @@ class V2Config(Strict):
         """The system named `name`; like upstream, names are matched case-insensitively."""
         wanted = name.lower()
         return next((system for system in self.systems if system.name.lower() == wanted), None)
+
+    def scheduler(self, system: System) -> Scheduler:
+        return self.schedulers.get(system.name, Scheduler())
 
 
 def load(path: Path) -> V2Config:

@@ -108,19 +108,29 @@ def _records(call: Call, command: str, env: str = "") -> list[dict[str, str]]:
 
 @route(blueprint, "GET", "/{system_name}/nodes")
 def nodes(call: Call) -> dict[str, Any]:
+    rest = call.slurmrest()
+    if rest is not None:
+        return {"nodes": rest.nodes(call.user, call.token)}
     return {"nodes": [slurm.node_model(r) for r in _records(call, "scontrol -o show nodes")]}
 
 
 @route(blueprint, "GET", "/{system_name}/partitions")
 def partitions(call: Call) -> dict[str, Any]:
+    hidden = query_bool("show_hidden")
+    rest = call.slurmrest()
+    if rest is not None:
+        return {"partitions": rest.partitions(call.user, call.token, hidden)}
     # Hidden partitions are shown with -a (scontrol's --all).
-    every = "-a " if query_bool("show_hidden") else ""
+    every = "-a " if hidden else ""
     records = _records(call, f"scontrol {every}-o show partitions")
     return {"partitions": [slurm.partition_model(record) for record in records]}
 
 
 @route(blueprint, "GET", "/{system_name}/reservations")
 def reservations(call: Call) -> dict[str, Any]:
+    rest = call.slurmrest()
+    if rest is not None:
+        return {"reservations": rest.reservations(call.user, call.token)}
     records = _records(call, "scontrol -o show reservations", env="SLURM_TIME_FORMAT=%s ")
     return {"reservations": [slurm.reservation_model(record) for record in records]}
 

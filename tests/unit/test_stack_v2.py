@@ -64,6 +64,8 @@ def test_squeue_rows_read_in_the_same_columns():
     assert job["time"]["elapsed"] == 65
     assert job["time"]["limit"] == 3600
     assert job["status"]["exitCode"] is None
+    (ended,) = slurm.parse_jobs(row.replace("RUNNING", "COMPLETED"))
+    assert ended["status"]["exitCode"] == 0  # what COMPLETED means; squeue has no code
 
 
 def test_nodes_states_are_the_descriptions_words():
