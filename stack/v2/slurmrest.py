@@ -131,10 +131,16 @@ def node(record: dict[str, Any]) -> dict[str, Any]:
         "sockets": number(record.get("sockets")),
         "threads": number(record.get("threads")),
         "weight": number(record.get("weight")),
-        "cpuLoad": number(record.get("cpu_load")),
+        "cpuLoad": _load(record.get("cpu_load")),
         "freeMemory": number(record.get("free_mem")),
         "allocMemory": number(record.get("alloc_memory")),
     }
+
+
+def _load(value: Any) -> float | None:
+    """slurmrestd counts the load in hundredths (429 for scontrol's 4.29)."""
+    hundredths = number(value)
+    return hundredths / 100 if hundredths is not None else None
 
 
 def partition(record: dict[str, Any]) -> dict[str, Any]:
@@ -214,8 +220,9 @@ class SlurmRest:
             job = controller_job(record)
             known = found.get(job["jobId"])
             if known is not None:
-                job = {**job, "tasks": known["tasks"], "time": {**known["time"], **{
-                    k: v for k, v in job["time"].items() if v is not None}}}  # fmt: skip
+                # The controller's word, with the database's steps and the times it lacks.
+                times = {key: value for key, value in job["time"].items() if value is not None}
+                job = {**job, "tasks": known["tasks"], "time": {**known["time"], **times}}
             found[job["jobId"]] = job
         return [job for job in found.values() if allusers or job["user"] == user]
 
@@ -227,8 +234,12 @@ class SlurmRest:
         return str(job_id)
 
     def cancel(self, user: str, token: str, job_id: str) -> bool:
-        """Whether slurmrestd knew the job."""
-        return self._call("DELETE", f"/slurm/v{self.version}/job/{job_id}", user, token) is not None
+        """Whether the controller knew the job (slurmrestd answers 200 to the
+        cancelling of any id, so the job is looked up first)."""
+        path = f"/slurm/v{self.version}/job/{job_id}"
+        if self._call("GET", path, user, token) is None:
+            return False
+        return self._call("DELETE", path, user, token) is not None
 
     def nodes(self, user: str, token: str) -> list[dict[str, Any]]:
         answer = self._call("GET", f"/slurm/v{self.version}/nodes", user, token) or {}

@@ -19,7 +19,7 @@ from firecrest_testbuild.harness.errors import ConfigError
 from firecrest_testbuild.stack import slurm
 from firecrest_testbuild.stack.config import ConfigFileError, System
 from firecrest_testbuild.stack.listing import file_model, parse_listing, parse_stat
-from firecrest_testbuild.stack.v2 import models, pool
+from firecrest_testbuild.stack.v2 import models, pool, slurmrest
 from firecrest_testbuild.stack.v2.app import create_app
 from firecrest_testbuild.stack.v2.config import load
 from tests.unit.identity_provider import ISSUER, jwks_url, token
@@ -387,3 +387,92 @@ def test_a_refused_session_keeps_the_live_connection_and_a_dead_one_is_replaced(
     monkeypatch.setattr(pool.sshexec, "run", dies_once)
     assert connections.run("test1", "t", SYSTEM, "true").stdout == b"again"
     assert logins[0].closed and len(logins) == 2
+
+
+# slurmrestd's records (shapes as Slurm 24.11's API 0.0.41 answers them).
+
+UNSET = {"set": False, "infinite": False, "number": 0}
+
+
+def test_slurmrestd_numbers_are_read_only_when_set():
+    assert slurmrest.number({"set": True, "infinite": False, "number": 5}) == 5
+    assert slurmrest.number(UNSET) is None
+    assert slurmrest.number({"set": False, "infinite": True, "number": 0}) is None
+    assert slurmrest.number(7) == 7 and slurmrest.number(True) is None
+
+
+def test_database_jobs_become_job_models_with_their_steps():
+    record = {
+        "job_id": 1,
+        "name": "v2-rest",
+        "state": {"current": ["COMPLETED"], "reason": "None"},
+        "exit_code": {
+            "status": ["SUCCESS"],
+            "return_code": {"set": True, "infinite": False, "number": 0},
+            "signal": {"id": UNSET, "name": ""},
+        },
+        "time": {
+            "elapsed": 3,
+            "start": 100,
+            "end": 103,
+            "suspended": 0,
+            "limit": {"set": True, "infinite": False, "number": 5},
+        },
+        "steps": [
+            {
+                "step": {"id": "1.batch", "name": "batch"},
+                "state": ["COMPLETED"],
+                "exit_code": {},
+                "time": {"elapsed": 3},
+            }
+        ],
+        "allocation_nodes": 1,
+        "user": "test1",
+        "working_directory": "/home/test1",
+        "partition": "part01",
+    }
+    job = slurmrest.database_job(record)
+    assert job["jobId"] == "1"
+    assert job["status"] == {"state": "COMPLETED", "stateReason": None, "exitCode": 0,
+                             "interruptSignal": None}  # fmt: skip
+    assert job["time"]["limit"] == 300  # minutes to seconds
+    assert [task["id"] for task in job["tasks"]] == ["1.batch"]
+
+
+def test_controller_jobs_and_nodes_read_their_wrapped_numbers():
+    job = slurmrest.controller_job(
+        {
+            "job_id": 2,
+            "job_state": ["RUNNING"],
+            "time_limit": {"set": False, "infinite": True, "number": 0},
+            "start_time": {"set": True, "infinite": False, "number": 100},
+            "node_count": {"set": True, "infinite": False, "number": 1},
+            "user_name": "test1",
+        }
+    )
+    assert (job["status"]["state"], job["time"]["limit"], job["time"]["start"]) == (
+        "RUNNING",
+        None,
+        100,
+    )
+    node = slurmrest.node({"name": "c1", "state": ["IDLE"], "cpus": 2, "cpu_load": 429})
+    assert node["cpuLoad"] == 4.29 and node["state"] == ["IDLE"]
+
+
+def test_rest_and_hybrid_need_slurmrestd(tmp_path: Path):
+    path = tmp_path / "v2.yaml"
+    path.write_text(
+        BASE_CONFIG
+        + "ssh: {credentials: sshca, sshcaUrl: 'http://x'}\n"
+        + "schedulers: {cluster: {connectionMode: rest}}\n"
+    )
+    with pytest.raises(ConfigFileError) as raised:
+        load(path)
+    assert "needs apiUrl" in " ".join(raised.value.problems)
+    with pytest.raises(ConfigError) as refused:
+        environment_config.parse("stack: {v2: {connectionMode: hybrid}}\n", "t.yaml")
+    assert "needs slurmrestd" in str(refused.value.problems)
+    accepted = environment_config.parse(
+        "cluster: {slurm: '24.11'}\nstack: {v2: {connectionMode: rest}}\n"
+    )
+    assert accepted.stack.v2.connection_mode == "rest"
