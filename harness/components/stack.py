@@ -18,13 +18,13 @@ import requests
 import yaml
 
 from firecrest_testbuild.harness.components import Context
-from firecrest_testbuild.harness.components.sshca import SshcaEndpoints
 from firecrest_testbuild.harness.config import EnvironmentConfig
 from firecrest_testbuild.harness.contracts import (
     ClusterEndpoints,
     KeycloakEndpoints,
     MinioEndpoints,
     RedisEndpoints,
+    SshcaEndpoints,
     StackEndpoints,
 )
 from firecrest_testbuild.harness.images import ImageSpec

@@ -131,7 +131,7 @@ PRINTED = {
         },
         "compute_nodes": "list",
         "partitions": "list",
-        "slurmrestd": "NoneType",  # Slurm 22.05 (the default) has none
+        "slurmrestd": {"url": "str", "versions": "list"},  # Slurm 24.11 (the default)
     },
     "minio": {
         "url": "str",

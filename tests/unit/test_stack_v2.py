@@ -470,9 +470,9 @@ def test_rest_and_hybrid_need_slurmrestd(tmp_path: Path):
         load(path)
     assert "needs apiUrl" in " ".join(raised.value.problems)
     with pytest.raises(ConfigError) as refused:
-        environment_config.parse("stack: {v2: {connectionMode: hybrid}}\n", "t.yaml")
+        environment_config.parse(
+            "cluster: {slurm: '22.05'}\nstack: {v2: {connectionMode: hybrid}}\n", "t.yaml"
+        )
     assert "needs slurmrestd" in str(refused.value.problems)
-    accepted = environment_config.parse(
-        "cluster: {slurm: '24.11'}\nstack: {v2: {connectionMode: rest}}\n"
-    )
+    accepted = environment_config.parse("stack: {v2: {connectionMode: rest}}\n")  # 24.11
     assert accepted.stack.v2.connection_mode == "rest"
