@@ -25,6 +25,8 @@ from typing import Any
 
 from firecrest_testbuild.harness.bench_stack import container_rss_mib, stack_figures
 from firecrest_testbuild.harness.bench_stack import report as stack_report
+from firecrest_testbuild.harness.bench_v2 import report as v2_report
+from firecrest_testbuild.harness.bench_v2 import v2_figures
 from firecrest_testbuild.harness.config import DEFAULT_SLURM, SLURM_RELEASES, parse
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.images import ImageBuilder
@@ -64,7 +66,7 @@ def bench_environment(state_home: Path, compute_nodes: int, slurm: str) -> Envir
         f"name: {name}\ncluster: {{sshPort: 0, slurmrestd: {{port: 0}}, "
         f"computeNodes: {compute_nodes}, slurm: '{slurm}'}}\n"
         "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nsshca: {port: 0}\n"
-        "stack: {port: 0}\n"
+        "stack: {port: 0, v2: {port: 0}}\n"
     )
     return Environment(config, state_home, Progress(quiet=True))
 
@@ -73,10 +75,11 @@ def warm_ups(
     environment: Environment, runs: int, transfer_mb: int | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Median figures of `runs` warm ups and downs; on the last run, the stack's
-    figures too unless transfer_mb is None."""
+    figures (v1's and v2's) too unless transfer_mb is None."""
     environment.down()
     ups, stages, downs, memory = [], [], [], []
     stack: dict[str, Any] = {}
+    v2: dict[str, Any] = {}
     for run_index in range(runs):
         environment.progress.durations.clear()
         ups.append(timed(environment.up))
@@ -84,6 +87,7 @@ def warm_ups(
         memory.append(resident_memory(environment))
         if run_index == runs - 1 and transfer_mb is not None:
             stack = stack_figures(environment, transfer_mb)
+            v2 = v2_figures(environment, transfer_mb)
         downs.append(timed(environment.down))
     figures = {
         "warm_up_seconds": round(statistics.median(ups), 1),
@@ -91,7 +95,7 @@ def warm_ups(
         "down_seconds": round(statistics.median(downs), 1),
         "resident_memory_mib": median_of(memory),
     }
-    return figures, {"up": ups, "down": downs, "stack": stack}
+    return figures, {"up": ups, "down": downs, "stack": stack, "v2": v2}
 
 
 def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict[str, Any]:
@@ -114,6 +118,7 @@ def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict
         "warm_up_seconds_other_slurm": others,
         "cold_build_seconds": median_of(cold) if cold else {},
         "stack": measured["stack"],
+        "v2": measured["v2"],
         "all": {"up": measured["up"], "down": measured["down"], "cold_build": cold},
     }
 
@@ -140,6 +145,7 @@ def report(figures: dict[str, Any]) -> str:
         lines.append(f"  cold build {image:<12} {secs:>7.1f} s (no layer cache, base present)")
     if figures["stack"]:
         lines += stack_report(figures["stack"])
+    lines += v2_report(figures.get("v2", {}))
     return "\n".join(lines)
 
 

@@ -256,12 +256,14 @@ def transfer_figures(
             for _ in range(megabytes):
                 handle.write(os.urandom(1024 * 1024))
         with MemoryWatch(environment.runtime.container("stack")) as memory:
-            plain_put = _timed(
-                lambda: _put(client.presigned_put_object(bucket, "bench/plain"), local)
+            plain_put = seconds_of(
+                lambda: put_file(client.presigned_put_object(bucket, "bench/plain"), local)
             )
-            plain_get = _timed(lambda: _get(client.presigned_get_object(bucket, "bench/plain")))
-            upload = _timed(lambda: _external_upload(url, headers, user, local))
-            download = _timed(lambda: _external_download(url, headers, user))
+            plain_get = seconds_of(
+                lambda: get_discarded(client.presigned_get_object(bucket, "bench/plain"))
+            )
+            upload = seconds_of(lambda: _external_upload(url, headers, user, local))
+            download = seconds_of(lambda: _external_download(url, headers, user))
         client.remove_object(bucket, "bench/plain")
     login = context.endpoints(ClusterEndpoints).login_node()
     login.run(user, "rm -f bench-transfer.bin")
@@ -327,18 +329,18 @@ def container_rss_mib(container: Container) -> float:
     return round(resident / MIB, 1)
 
 
-def _timed(action: Callable[[], object]) -> float:
+def seconds_of(action: Callable[[], object]) -> float:
     started = time.monotonic()
     action()
     return time.monotonic() - started
 
 
-def _put(presigned: str, local: Path) -> None:
+def put_file(presigned: str, local: Path) -> None:
     with local.open("rb") as handle:
         requests.put(presigned, data=handle, timeout=600).raise_for_status()
 
 
-def _get(presigned: str) -> None:
+def get_discarded(presigned: str) -> None:
     with requests.get(presigned, stream=True, timeout=600) as response:
         response.raise_for_status()
         for _ in response.iter_content(1024 * 1024):
@@ -370,7 +372,7 @@ def _external_download(url: str, headers: dict[str, str], user: str) -> None:
         timeout=60,
     )
     task = _task_reaching(url, headers, created.json()["task_id"], {"117"})
-    _get(task["data"]["url"])
+    get_discarded(task["data"]["url"])
 
 
 def _task_reaching(

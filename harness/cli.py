@@ -233,7 +233,9 @@ def _up(arguments: argparse.Namespace) -> int:
 
 def _summary(endpoints: EnvironmentEndpoints, durations: dict[str, float], total: float) -> str:
     first = endpoints.users[0].name
-    stack_url = endpoints.of(StackEndpoints).url
+    stack = endpoints.of(StackEndpoints)
+    # The tutorial's v1 when it runs, else v2 (both list systems at /status/systems).
+    stack_url = stack.url or stack.v2_url or ""
     lines = [
         "",
         f"Environment '{endpoints.name}' is ready ({total:.1f}s).",

@@ -145,16 +145,35 @@ class Minio(Strict):
     object_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 7
 
 
-class Stack(Strict):
-    """The FirecREST service stack (stack/) and its task store."""
+class StackV2(Strict):
+    """The FirecREST v2 API of the service stack (stack/v2/), on its own port."""
 
-    port: Port = 8000
+    enabled: bool = True
+    port: Port = 8001
+    # How it logs in as the user: certificates from the SSH CA service
+    # (component sshca) by its /sign protocol (sshca) or its key-service one
+    # (sshservice), or the per-user static keys (needs cluster.sshAuth static-key).
+    ssh_credentials: Literal["sshca", "sshservice", "static-key"] = "sshca"
+    # Files up to this size go through ops/upload and ops/download.
+    max_ops_file_size_mb: Annotated[int, Field(ge=1, le=1024)] = 5
+    # The scheduler over SSH commands, or slurmrestd with the user's token
+    # (rest; hybrid: slurmrestd and SSH for what it cannot do). rest and
+    # hybrid need cluster.slurmrestd (Slurm 24.11).
+    connection_mode: Literal["ssh", "rest", "hybrid"] = "ssh"
+
+
+class Stack(Strict):
+    """The FirecREST service stack (stack/): v1 on `port`, v2 on `v2.port`, and its task store."""
+
+    v1_enabled: bool = True
+    port: Port = 8000  # of v1
     # single: one process serves every service; split: one container per
     # service behind a gateway container on the port.
     layout: Literal["single", "split"] = "single"
     max_file_size_mb: Annotated[int, Field(ge=1, le=1024)] = 5
     utilities_timeout: Annotated[int, Field(ge=1, le=600)] = 5
     task_expiry_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+    v2: StackV2 = StackV2()
 
 
 class Sshca(Strict):
@@ -366,6 +385,8 @@ def parse(text: str, source: str = "<string>") -> EnvironmentConfig:
         + _duplicate_users(config, document)
         + _clients_without_users(config, document)
         + _slurmrestd_without_24_11(config, document)
+        + _static_keys_without_cluster_keys(config, document)
+        + _rest_without_slurmrestd(config, document)
         + _implementation_problems(config, document)
     )
     if problems:
@@ -524,6 +545,34 @@ def _slurmrestd_without_24_11(
     ]
 
 
+def _rest_without_slurmrestd(config: EnvironmentConfig, document: strictyaml.Document) -> list[str]:
+    v2 = config.stack.v2
+    if not v2.enabled or v2.connection_mode == "ssh" or config.cluster.slurmrestd_enabled:
+        return []
+    where = document.where(("stack", "v2", "connectionMode"))
+    return [
+        f"{where}: stack.v2.connectionMode: {v2.connection_mode} needs slurmrestd, which the"
+        f' cluster does not run (fix: set cluster.slurm to "{SLURMRESTD_SLURM}", or'
+        ' stack.v2.connectionMode to "ssh")'
+    ]
+
+
+def _static_keys_without_cluster_keys(
+    config: EnvironmentConfig, document: strictyaml.Document
+) -> list[str]:
+    v2 = config.stack.v2
+    if not v2.enabled or v2.ssh_credentials != "static-key":
+        return []
+    if config.cluster.ssh_auth == "static-key":
+        return []
+    where = document.where(("stack", "v2", "sshCredentials"))
+    return [
+        f"{where}: stack.v2.sshCredentials: static-key needs the users' keys on the cluster,"
+        f" whose sshAuth is {config.cluster.ssh_auth} (fix: set cluster.sshAuth to"
+        ' "static-key", or stack.v2.sshCredentials to "sshca")'
+    ]
+
+
 def _duplicate_users(config: EnvironmentConfig, document: strictyaml.Document) -> list[str]:
     problems = []
     for key in ("name", "uid"):
@@ -558,6 +607,10 @@ _FIXES = {
     "maxFileSizeMb": "use a number of megabytes from 1 to 1024",
     "layout": "use 'single' (one process) or 'split' (a container per service and a gateway)",
     "utilitiesTimeout": "use a number of seconds from 1 to 600",
+    "sshCredentials": "use 'sshca' or 'sshservice' (the SSH CA service) or 'static-key'",
+    "maxOpsFileSizeMb": "use a number of megabytes from 1 to 1024",
+    "v1Enabled": "use true or false",
+    "connectionMode": "use 'ssh', 'rest' or 'hybrid'",
     "taskExpirySeconds": "use a number of seconds, at least 60",
     "certificateLifetime": "use a number of seconds from 10 to 86400",
 }

@@ -185,15 +185,26 @@ class RedisEndpoints(Endpoints):
 
 @dataclass(frozen=True)
 class StackEndpoints(Endpoints):
-    url: str
+    url: str  # FirecREST v1 (the tutorial's); "" when stack.v1Enabled is false
     api_version: str
     openapi: str
     machine: str
+    # FirecREST v2 (None: stack.v2.enabled is false); systems are path segments.
+    v2_url: str | None = None
+    v2_api_version: str | None = None
 
     def summary(self) -> list[str]:
-        return [
-            f"FirecREST v1: {self.url} (machine {self.machine}, API description {self.openapi})"
-        ]
+        lines = []
+        if self.url:
+            lines.append(
+                f"FirecREST v1: {self.url} (machine {self.machine}, API description {self.openapi})"
+            )
+        if self.v2_url:
+            lines.append(
+                f"FirecREST v2: {self.v2_url} (API {self.v2_api_version}, system {self.machine},"
+                f" e.g. {self.v2_url}/status/systems)"
+            )
+        return lines
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,10 @@ V2_AUDIENCE = "Firecrest-v2"
 
 
 def environment_for(
-    state_home: Path, settings: str, stack: str = "{port: 0}", keycloak: str = "{port: 0}"
+    state_home: Path,
+    settings: str,
+    stack: str = "{port: 0, v2: {port: 0}}",
+    keycloak: str = "{port: 0}",
 ) -> Environment:
     """An environment of its own: unique name, free ports, state under state_home."""
     name = f"it-{uuid.uuid4().hex[:8]}"
@@ -85,7 +88,7 @@ def split_environment(state_home: Path) -> Iterator[Environment]:
     env = environment_for(
         state_home,
         "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1}\n",
-        stack="{port: 0, layout: split}",
+        stack="{port: 0, layout: split, v2: {port: 0}}",
         keycloak=f"{{port: 0, audience: {V2_AUDIENCE}}}",
     )
     env.up()

@@ -87,6 +87,7 @@ def test_compose_follows_the_config(tmp_path: Path):
         "redis",
         "sshca",
         "stack",
+        "stack-v2",
     ]
     controller = document["services"]["controller"]
     assert controller["ports"] == ["127.0.0.1:2300:22"]  # no slurmrestd: Environment.compose_file
