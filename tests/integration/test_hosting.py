@@ -106,7 +106,8 @@ def config_text(name: str, implementations: list[dict[str, object]]) -> str:
     return (
         f"name: {name}\n"
         "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nsshca: {port: 0}\n"
-        "stack: {port: 0, v2: {port: 0}}\ncluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1}\n"
+        "stack: {port: 0, v2: {port: 0}}\n"
+        "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1}\n"
         + yaml.safe_dump({"implementations": implementations}, sort_keys=False)
     )
 
