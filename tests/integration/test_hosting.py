@@ -195,16 +195,17 @@ def test_conformance_judges_one_implementation_by_name(hosting: Environment, tmp
             str(report),
             "--",
             "-q",
-            "-k",
-            "test_status or test_mkdir",
         ]
     )
+    # The whole v1 suites: the stack run from this checkout passes them all.
     document = json.loads((report / "report.json").read_text())
     statuses = {case["id"].split("::")[-1]: case["status"] for case in document["cases"]}
     assert code == 0, statuses
     assert document["target"]["api"]["url"] == hosting.component("fromsource").url(  # type: ignore[attr-defined]
         hosting.context()
     )
+    assert len(statuses) >= 50
+    assert {status for status in statuses.values()} <= {"PASS", "SKIP"}, statuses
     assert statuses["test_mkdir"] == "PASS"
     assert statuses["test_the_target_system_is_available"] == "PASS"
 
