@@ -53,13 +53,22 @@ def environment_for(
 
 
 @pytest.fixture(scope="session")
-def environment(state_home: Path) -> Iterator[Environment]:
+def session_environment(state_home: Path) -> Iterator[Environment]:
+    """The default environment (two compute nodes), up once for the session."""
     env = environment_for(
         state_home, "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 2}\n"
     )
     env.up()
     yield env
     env.down()
+
+
+@pytest.fixture(scope="session")
+def environment(session_environment: Environment) -> Environment:
+    """What most tests use. (tests/integration/cluster/ overrides it with one
+    per Slurm generation; a parametrized override that requested this fixture
+    would parametrize it too, and bring the session's environment up again.)"""
+    return session_environment
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,19 @@ from tests.integration.conftest import login_node
 
 
 @pytest.fixture(scope="module", params=sorted(SLURM_RELEASES))
-def environment(request: pytest.FixtureRequest, environment: Environment) -> Environment:
-    if request.param == environment.config.cluster.slurm:
-        return environment
+def slurm_environment(
+    request: pytest.FixtureRequest, session_environment: Environment
+) -> Environment:
+    if request.param == session_environment.config.cluster.slurm:
+        return session_environment
     older: Environment = request.getfixturevalue("older_slurm_environment")
     assert older.config.cluster.slurm == request.param
     return older
+
+
+@pytest.fixture(scope="module")
+def environment(slurm_environment: Environment) -> Environment:
+    return slurm_environment
 
 
 @pytest.fixture(scope="module")
