@@ -7,6 +7,7 @@ checks the two agree. The system's host key is pinned from configuration.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,6 +124,7 @@ def _connect(target: SshTarget, user: str, pkey: paramiko.PKey) -> paramiko.SSHC
         client.connect(
             target.host,
             port=target.port,
+            sock=_nodelay_socket(target),
             username=user,
             pkey=pkey,
             look_for_keys=False,
@@ -138,3 +140,13 @@ def _connect(target: SshTarget, user: str, pkey: paramiko.PKey) -> paramiko.SSHC
         client.close()
         raise Unreachable(f"{target.host}:{target.port}: {error}") from error
     return client
+
+
+def _nodelay_socket(target: SshTarget) -> socket.socket:
+    """A TCP connection that sends small packets at once. SSH's exchanges are
+    small messages that wait for each other's answers; with Nagle's algorithm
+    (paramiko leaves it on) each command stalled for the peer's delayed ACK,
+    about 40 ms of a pooled command's 65 ms."""
+    sock = socket.create_connection((target.host, target.port), timeout=target.connect_timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
