@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from minio import Minio
 
-from firecrest_testbuild.common.sshexec import Output
+from firecrest_testbuild.common import sshexec
+from firecrest_testbuild.common.sshexec import Output, SshTarget
 from firecrest_testbuild.scenarios.target import S3Truth, SshTruth
 
 
@@ -32,29 +33,8 @@ class SystemTruth:
             certificate = self._signed(Path(folder), key, user, command)
         pkey = paramiko.Ed25519Key.from_private_key(_pem_file(key))
         pkey.load_certificate(certificate)
-        client = paramiko.SSHClient()
-        address = f"[{self.settings.host}]:{self.settings.port}"
-        entry = paramiko.hostkeys.HostKeyEntry.from_line(f"{address} {self.settings.host_key}")
-        assert entry is not None and entry.key is not None, "groundTruth.ssh.hostKey is unreadable"
-        client.get_host_keys().add(address, entry.key.get_name(), entry.key)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(
-            self.settings.host,
-            port=self.settings.port,
-            username=user,
-            pkey=pkey,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=15,
-        )
-        try:
-            _, stdout, stderr = client.exec_command(command, timeout=120)
-            out = stdout.read()
-            return Output(
-                stdout.channel.recv_exit_status(), out, stderr.read().decode(errors="replace")
-            )
-        finally:
-            client.close()
+        target = SshTarget(self.settings.host, self.settings.port, self.settings.host_key, 15)
+        return sshexec.execute(target, user, pkey, command)
 
     def _signed(self, folder: Path, key: ed25519.Ed25519PrivateKey, user: str, command: str) -> str:
         public = folder / "key.pub"
