@@ -249,12 +249,8 @@ def transfer_figures(
     context = environment.context()
     client = context.endpoints(MinioEndpoints).client()
     bucket = bucket_of(user)
-    size = megabytes * 1024 * 1024
     with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as folder:
-        local = Path(folder) / "bench-transfer.bin"
-        with local.open("wb") as handle:
-            for _ in range(megabytes):
-                handle.write(os.urandom(1024 * 1024))
+        local = random_file(Path(folder) / "bench-transfer.bin", megabytes)
         with MemoryWatch(environment.runtime.container("stack")) as memory:
             plain_put = seconds_of(
                 lambda: put_file(client.presigned_put_object(bucket, "bench/plain"), local)
@@ -268,8 +264,29 @@ def transfer_figures(
     login = context.endpoints(ClusterEndpoints).login_node()
     login.run(user, "rm -f bench-transfer.bin")
 
+    return transfer_rates(megabytes, plain_put, plain_get, upload, download, memory)
+
+
+def random_file(path: Path, megabytes: int) -> Path:
+    with path.open("wb") as handle:
+        for _ in range(megabytes):
+            handle.write(os.urandom(MIB))
+    return path
+
+
+def transfer_rates(
+    megabytes: int,
+    plain_put: float,
+    plain_get: float,
+    upload: float,
+    download: float,
+    memory: MemoryWatch,
+) -> dict[str, float]:
+    """Seconds of a transfer through the API and of plain presigned S3, as
+    MB/s, their ratios and the API process's memory."""
+
     def rate(seconds: float) -> float:
-        return round(size / 1024 / 1024 / seconds, 1)
+        return round(megabytes / seconds, 1)
 
     return {
         "megabytes": megabytes,

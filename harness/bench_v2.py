@@ -5,7 +5,6 @@ plain presigned PUT and GET of the same file, and the API process's memory."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,8 +20,10 @@ from firecrest_testbuild.harness.bench_stack import (
     get_discarded,
     load,
     put_file,
+    random_file,
     seconds_of,
     single,
+    transfer_rates,
 )
 from firecrest_testbuild.harness.contracts import (
     ClusterEndpoints,
@@ -147,13 +148,9 @@ def transfer_figures(
     context = environment.context()
     client = context.endpoints(MinioEndpoints).client()
     bucket = bucket_of(user)
-    size = megabytes * 1024 * 1024
     target = f"/home/{user}/bench-transfer-v2.bin"
     with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as folder:
-        local = Path(folder) / "bench-transfer.bin"
-        with local.open("wb") as handle:
-            for _ in range(megabytes):
-                handle.write(os.urandom(1024 * 1024))
+        local = random_file(Path(folder) / "bench-transfer.bin", megabytes)
         with MemoryWatch(environment.runtime.container("stack-v2")) as memory:
             plain_put = seconds_of(
                 lambda: put_file(client.presigned_put_object(bucket, "bench/plain-v2"), local)
@@ -166,20 +163,7 @@ def transfer_figures(
         client.remove_object(bucket, "bench/plain-v2")
     context.endpoints(ClusterEndpoints).login_node().run(user, f"rm -f {target}")
 
-    def rate(seconds: float) -> float:
-        return round(size / 1024 / 1024 / seconds, 1)
-
-    return {
-        "megabytes": megabytes,
-        "plain_put_mb_s": rate(plain_put),
-        "plain_get_mb_s": rate(plain_get),
-        "upload_mb_s": rate(up),
-        "download_mb_s": rate(down),
-        "upload_ratio": round(plain_put / up, 2),
-        "download_ratio": round(plain_get / down, 2),
-        "api_memory_before_mib": memory.first,
-        "api_memory_peak_mib": memory.peak,
-    }
+    return transfer_rates(megabytes, plain_put, plain_get, up, down, memory)
 
 
 def report(figures: dict[str, Any]) -> list[str]:
