@@ -255,9 +255,11 @@ class Client:
         machine: bool = True,
         token: str | None = None,
         headers: dict[str, str] | None = None,
+        anonymous: bool = False,
         **kwargs: Any,
     ) -> requests.Response:
-        sent = {"Authorization": f"Bearer {token or self.tokens.current()}"}
+        """One recorded exchange; `anonymous`: without any Authorization header."""
+        sent = {} if anonymous else {"Authorization": f"Bearer {token or self.tokens.current()}"}
         if machine:
             sent["X-Machine-Name"] = self.target.system.name
         sent |= headers or {}
