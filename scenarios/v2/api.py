@@ -168,14 +168,16 @@ class ApiV2(Client):
         """Poll a job until it is over (pyfirecrest's final states); a job that
         never ends is a miss about `about` (the operation that made it)."""
         try:
-            return poll(
+            found = poll(
                 lambda: self.job(job_id),
                 lambda job: job is not None and is_over(job),
                 timeout=self.target.limits.task_timeout,
                 what=f"job {job_id} reaching a final state {FINAL_STATES}",
                 interval=0.5,
                 show=lambda job: f"state {state_of(job) if job else 'not known yet'}",
-            )  # type: ignore[return-value]
+            )
+            assert found is not None  # poll returns only what `until` accepted
+            return found
         except PollTimeout as timeout:
             self.unfinished.append(job_id)
             must(False, str(timeout), JOB_ENDS, about=about or self.recorder.origin(job_id))
