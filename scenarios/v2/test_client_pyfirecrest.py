@@ -42,8 +42,6 @@ pytestmark = [
     pytest.mark.api(2),
     pytest.mark.requires("scheduler"),
     pytest.mark.requires("s3-transfer"),
-    pytest.mark.covers(*STORY_OPERATIONS),
-    pytest.mark.source(STORY),
 ]
 
 
@@ -121,6 +119,8 @@ def walk(fc: Any, story: Story) -> None:
     assert large_back.read_bytes() == story.large.read_bytes()
 
 
+@pytest.mark.covers(*STORY_OPERATIONS)
+@pytest.mark.source(STORY)
 def test_pyfirecrest_sync_walks_the_story(client: ApiV2, folder: str, tmp_path: Path):
     fc = v2.Firecrest(firecrest_url=client.target.api.url, authorization=_Tokens(client))
     try:
@@ -151,6 +151,8 @@ def _is_transfer(result: Any) -> bool:
     return type(result).__name__ in ("AsyncExternalUpload", "AsyncExternalDownload")
 
 
+@pytest.mark.covers(*STORY_OPERATIONS)
+@pytest.mark.source(STORY)
 def test_pyfirecrest_async_walks_the_story(client: ApiV2, folder: str, tmp_path: Path):
     loop = asyncio.new_event_loop()
     try:
