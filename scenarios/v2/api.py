@@ -252,16 +252,23 @@ def _message(answer: requests.Response) -> str:
     return str(body.get("message", "")) if isinstance(body, dict) else ""
 
 
-def refused(answer: requests.Response, source: Source | None = None) -> str:
-    """A client error (4XX) with the description's error model; returns its
-    message. `source`: where the refusal itself is expected (the test's own
-    source when None: a plain assert)."""
+CLIENT_ERROR = reference(
+    "firecrest-v2 (command error handling, FastAPI validation)",
+    "a client's mistake is a 4XX: 404 a missing path or system, 403 a denied one, 400 an"
+    " existing one or an unknown user, 422 a body that breaks its schema",
+)
+
+
+def failed(answer: requests.Response, source: Source | None = None) -> str:
+    """An error answer (the description lists 4XX and 5XX for every operation)
+    whose body is an ApiResponseError; returns its message. `source`: where the
+    error itself is expected (the test's own source when None: a plain assert)."""
     operation = getattr(answer, OPERATION_ATTRIBUTE, answer.request.path_url)
-    refusal = f"{operation}: expected a 4XX refusal, got {answer.status_code} {answer.text[:200]}"
+    error = f"{operation}: expected an error, got {answer.status_code} {answer.text[:200]}"
     if source is None:
-        assert 400 <= answer.status_code < 500, refusal
+        assert answer.status_code >= 400, error
     else:
-        must(400 <= answer.status_code < 500, refusal, source, about=answer)
+        must(answer.status_code >= 400, error, source, about=answer)
     try:
         body = answer.json()
     except ValueError:
@@ -275,10 +282,23 @@ def refused(answer: requests.Response, source: Source | None = None) -> str:
     return str(body["message"])  # type: ignore[index]
 
 
+def refused(answer: requests.Response, source: Source | None = None) -> str:
+    """An error (MUST) that is a client error, 4XX, as the reference answers a
+    client's mistake (SHOULD); returns its message."""
+    message = failed(answer, source)
+    should(
+        400 <= answer.status_code < 500,
+        f"a client's mistake answered {answer.status_code} {message[:200]!r}",
+        CLIENT_ERROR,
+        about=answer,
+    )
+    return message
+
+
 def not_found(answer: requests.Response, source: Source | None = None) -> None:
-    """A missing path: refused (MUST), as 404 saying 'No such file or directory'
+    """A missing path: an error (MUST), 404 saying 'No such file or directory'
     (SHOULD: the reference's answer, which pyfirecrest reads)."""
-    message = refused(answer, source)
+    message = failed(answer, source)
     should(
         answer.status_code == 404 and "No such file or directory" in message,
         f"a missing path answers {answer.status_code} {message!r}",

@@ -129,7 +129,7 @@ def test_another_users_jobs_are_not_listed(
         other.jobs(f"/{theirs}", method="DELETE")
 
 
-@pytest.mark.source(spec(f"GET {JOB}", "4XX with an ApiResponseError for a job that is not"))
+@pytest.mark.source(spec(f"GET {JOB}", "an error (ApiResponseError) for a job that is not"))
 @pytest.mark.covers(f"GET {JOB}")
 def test_an_unknown_job_is_an_error(client: ApiV2):
     answer = client.jobs("/999999999")

@@ -1,7 +1,7 @@
-"""The error model (v2): every refusal is a client error (4XX) whose body is
-an ApiResponseError; an unknown system, a missing or forged token, a body
-that breaks its schema and another user's private file are refused, never
-answered with a 5XX."""
+"""The error model (v2): every refusal is an error whose body is an
+ApiResponseError (a client error, 4XX, as the reference answers: SHOULD):
+an unknown system, a missing or forged token, a body that breaks its schema
+and another user's private file."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ PER_AREA: tuple[tuple[str, str, dict[str, Any]], ...] = (
 
 
 @pytest.mark.source(
-    spec("every /{system_name} operation", "4XX with an ApiResponseError for an unknown system")
+    spec("every /{system_name} operation", "an error (ApiResponseError) for an unknown system")
 )
 @pytest.mark.covers(
     "GET /status/{system_name}/nodes",
@@ -95,7 +95,7 @@ def test_a_missing_or_forged_token_is_refused(client: ApiV2, workdir: str):
 @pytest.mark.source(
     spec(
         "POST /filesystem/{system_name}/ops/mkdir",
-        "sourcePath is required: a body without it is a 4XX (ApiResponseError), never a 5XX",
+        "sourcePath is required: a body without it is an error (ApiResponseError)",
     )
 )
 @pytest.mark.covers("POST /filesystem/{system_name}/ops/mkdir", "POST /compute/{system_name}/jobs")
@@ -105,7 +105,7 @@ def test_a_body_that_breaks_its_schema_is_a_client_error(client: ApiV2):
 
 
 @pytest.mark.source(
-    spec("GET /filesystem/{system_name}/ops/view", "4XX for a file the caller may not read")
+    spec("GET /filesystem/{system_name}/ops/view", "an error for a file the caller may not read")
 )
 @pytest.mark.covers("GET /filesystem/{system_name}/ops/view")
 def test_another_users_private_file_is_refused(client: ApiV2, other: ApiV2, folder: str):
