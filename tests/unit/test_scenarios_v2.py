@@ -17,7 +17,8 @@ import requests
 from firecrest_testbuild.scenarios import verdict
 from firecrest_testbuild.scenarios.client import Recorder, Tokens
 from firecrest_testbuild.scenarios.endpoints import V1, V2
-from firecrest_testbuild.scenarios.report import FAIL, PASS, Case, build
+from firecrest_testbuild.scenarios.report import FAIL, PASS, Case, build, compare, markdown
+from firecrest_testbuild.scenarios.report_html import page
 from firecrest_testbuild.scenarios.target import (
     Capabilities,
     CapabilitiesV2,
@@ -176,6 +177,15 @@ def test_the_v2_report_has_35_operations_scored_by_area():
     assert rows["GET /compute/{system_name}/jobs"]["status"] == "fail"
     assert set(document["scores"]) == {"status", "filesystem", "transfer", "compute", "overall"}
     assert document["scores"]["filesystem"] == {"passed": 1, "total": 16, "percent": 6.2}
+    shown = page(document)
+    assert "FirecREST v2 conformance report" in shown
+    assert shown.count("/transfer/upload") >= 1 and "/tasks/" not in shown
+    assert markdown(document).count("| `") == 35
+    # --compare across two v2 reports: the operation whose result differs is marked.
+    cases[1].status = PASS
+    other = build(cases, exchanges, {"name": "u"}, [], "s", "e", catalog=V2)
+    changed = [line for line in compare(document, other).splitlines() if line.startswith("≠")]
+    assert len(changed) == 1 and "GET /compute/{system_name}/jobs " in changed[0], changed
 
 
 # --- the v2 client against a recorded-answer double ------------------------------
