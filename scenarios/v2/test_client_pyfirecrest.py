@@ -22,12 +22,14 @@ from firecrest_testbuild.scenarios.verdict import should
 
 v2 = pytest.importorskip("firecrest.v2", reason="pyfirecrest is not installed")
 errors = pytest.importorskip("firecrest.FirecrestException")
-# How pyfirecrest says an answer or a transfer is not what it relies on.
+# How pyfirecrest says an answer or a transfer is not what it relies on (a
+# KeyError: it read a field the answer lacks, e.g. an error's message).
 REFUSALS = (
     errors.FirecrestException,
     errors.TransferJobFailedException,
     errors.MultipartUploadException,
     errors.JobTimeoutException,
+    KeyError,
 )
 
 STORY = client_source(

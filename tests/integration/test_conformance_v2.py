@@ -126,7 +126,7 @@ def reports(v2_environment: Environment, tmp_path_factory: pytest.TempPathFactor
         with FaultProxy(upstream, faults) as proxy:
             completion.proxy = proxy.url
             # Jobs the proxy keeps running forever are given up on sooner.
-            target = v2_target(v2_environment, folder, proxy.url, taskTimeout=20)
+            target = v2_target(v2_environment, folder, proxy.url, taskTimeout=30)
             return run_suites(target, folder / "faults")
 
     with ThreadPoolExecutor(max_workers=2) as pool:
