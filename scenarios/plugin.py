@@ -90,6 +90,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         generation = load(Path(path)).generation
     except TargetError:
         return
+    # The report's matrix is the generation's even when no test runs.
+    recorder_of(config).catalog = CATALOGS[generation]
     kept = [item for item in items if _generation_of(item) in (None, generation)]
     dropped = [item for item in items if item not in kept]
     if dropped:

@@ -125,6 +125,18 @@ def test_the_other_generations_suites_are_deselected(pytester: pytest.Pytester):
     assert "test_1 PASSED" in again.stdout.str() and "test_2" not in again.stdout.str()
 
 
+def test_a_v2_report_has_v2s_matrix_even_when_no_test_runs(pytester: pytest.Pytester):
+    pytester.makepyfile(test_one=GENERATIONS.format(generation=1))
+    target = pytester.path / "target.yaml"
+    target.write_text(V2_TARGET.replace("http://firecrest.example.org", "http://127.0.0.1:9"))
+    pytester.runpytest_inprocess(
+        "--target", str(target), "--report", "out", "-p", "no:cacheprovider"
+    )
+    document = json.loads((pytester.path / "out" / "report.json").read_text())
+    assert document["suite"]["name"] == "firecrest-v2-conformance"
+    assert len(document["matrix"]) == 35 and document["cases"] == []
+
+
 def test_every_v2_scenario_is_marked_for_v2_and_names_its_source():
     v2 = [(test_id, f) for test_id, f in scenario_tests() if test_id.startswith("v2.")]
     assert len(v2) >= 35
