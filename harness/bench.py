@@ -2,12 +2,13 @@
 
 Figures: warm `up` to all-ready (images built, no containers) with the time
 of each stage, `down`, the resident memory of each running container (median
-of --runs runs), the service stack's latency under concurrent clients and its
-job turnaround (harness/bench_stack.py, on the last run), and a cold build
+of --runs runs) on the default Slurm generation, the service stack's latency
+under concurrent clients and its job turnarounds (harness/bench_stack.py, on
+the last run), the warm `up` of every other Slurm generation, and a cold build
 of each component image with Docker's layer cache off and the base image
 present (--cold-runs runs, default 1: the MinIO compile alone takes
-minutes). Runs in its own environment ('bench', free ports), so it never
-touches the one `make up` made.
+minutes). Runs in environments of its own ('bench-slurm-<version>', free
+ports), so it never touches the one `make up` made.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from typing import Any
 
 from firecrest_testbuild.harness.bench_stack import container_rss_mib, stack_figures
 from firecrest_testbuild.harness.bench_stack import report as stack_report
-from firecrest_testbuild.harness.config import parse
+from firecrest_testbuild.harness.bench_v2 import report as v2_report
+from firecrest_testbuild.harness.bench_v2 import v2_figures
+from firecrest_testbuild.harness.config import DEFAULT_SLURM, SLURM_RELEASES, parse
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.images import ImageBuilder
 from firecrest_testbuild.harness.progress import Progress
@@ -57,36 +60,66 @@ def median_of(samples: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(statistics.median(s[key] for s in samples), 1) for key in samples[0]}
 
 
+def bench_environment(state_home: Path, compute_nodes: int, slurm: str) -> Environment:
+    name = "bench-slurm-" + slurm.replace(".", "-")
+    config = parse(
+        f"name: {name}\ncluster: {{sshPort: 0, slurmrestd: {{port: 0}}, "
+        f"computeNodes: {compute_nodes}, slurm: '{slurm}'}}\n"
+        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nsshca: {port: 0}\n"
+        "stack: {port: 0, v2: {port: 0}}\n"
+    )
+    return Environment(config, state_home, Progress(quiet=True))
+
+
+def warm_ups(
+    environment: Environment, runs: int, transfer_mb: int | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Median figures of `runs` warm ups and downs; on the last run, the stack's
+    figures (v1's and v2's) too unless transfer_mb is None."""
+    environment.down()
+    ups, stages, downs, memory = [], [], [], []
+    stack: dict[str, Any] = {}
+    v2: dict[str, Any] = {}
+    for run_index in range(runs):
+        environment.progress.durations.clear()
+        ups.append(timed(environment.up))
+        stages.append(dict(environment.progress.durations))
+        memory.append(resident_memory(environment))
+        if run_index == runs - 1 and transfer_mb is not None:
+            stack = stack_figures(environment, transfer_mb)
+            v2 = v2_figures(environment, transfer_mb)
+        downs.append(timed(environment.down))
+    figures = {
+        "warm_up_seconds": round(statistics.median(ups), 1),
+        "warm_up_stages_seconds": median_of(stages),
+        "down_seconds": round(statistics.median(downs), 1),
+        "resident_memory_mib": median_of(memory),
+    }
+    return figures, {"up": ups, "down": downs, "stack": stack, "v2": v2}
+
+
 def run(runs: int, cold_runs: int, compute_nodes: int, transfer_mb: int) -> dict[str, Any]:
+    """The default Slurm generation's figures in full (the stack's included),
+    then the warm ups of every other generation."""
     with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as state_home:
-        config = parse(
-            f"name: bench\ncluster: {{sshPort: 0, computeNodes: {compute_nodes}}}\n"
-            "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nstack: {port: 0}\n"
-        )
-        environment = Environment(config, Path(state_home), Progress(quiet=True))
-        environment.down()
-        ups, stages, downs, memory = [], [], [], []
-        stack: dict[str, Any] = {}
-        for run_index in range(runs):
-            environment.progress.durations.clear()
-            ups.append(timed(environment.up))
-            stages.append(dict(environment.progress.durations))
-            memory.append(resident_memory(environment))
-            if run_index == runs - 1:
-                stack = stack_figures(environment, transfer_mb)
-            downs.append(timed(environment.down))
+        environment = bench_environment(Path(state_home), compute_nodes, DEFAULT_SLURM)
+        figures, measured = warm_ups(environment, runs, transfer_mb)
+        others = {}
+        for slurm in sorted(set(SLURM_RELEASES) - {DEFAULT_SLURM}):
+            other = bench_environment(Path(state_home), compute_nodes, slurm)
+            others[slurm] = warm_ups(other, runs, None)[0]["warm_up_seconds"]
         cold = [cold_builds(environment) for _ in range(cold_runs)]
     return {
         "runs": runs,
         "cold_runs": cold_runs,
         "compute_nodes": compute_nodes,
-        "warm_up_seconds": round(statistics.median(ups), 1),
-        "warm_up_stages_seconds": median_of(stages),
-        "down_seconds": round(statistics.median(downs), 1),
-        "resident_memory_mib": median_of(memory),
+        "slurm": DEFAULT_SLURM,
+        **figures,
+        "warm_up_seconds_other_slurm": others,
         "cold_build_seconds": median_of(cold) if cold else {},
-        "stack": stack,
-        "all": {"up": ups, "down": downs, "cold_build": cold},
+        "stack": measured["stack"],
+        "v2": measured["v2"],
+        "all": {"up": measured["up"], "down": measured["down"], "cold_build": cold},
     }
 
 
@@ -94,11 +127,15 @@ def report(figures: dict[str, Any]) -> str:
     lines = [
         f"{figures['compute_nodes']} compute nodes; median of {figures['runs']} runs"
         f" ({figures['cold_runs']} for cold builds)",
-        f"  warm up to all-ready   {figures['warm_up_seconds']:>7.1f} s",
+        f"  warm up to all-ready   {figures['warm_up_seconds']:>7.1f} s (Slurm {figures['slurm']})",
     ]
     lines += [
         f"    {stage:<24} {secs:>6.1f} s"
         for stage, secs in figures["warm_up_stages_seconds"].items()
+    ]
+    lines += [
+        f"  warm up, Slurm {slurm:<8} {secs:>7.1f} s"
+        for slurm, secs in figures["warm_up_seconds_other_slurm"].items()
     ]
     lines.append(f"  down                   {figures['down_seconds']:>7.1f} s")
     memory = figures["resident_memory_mib"]
@@ -108,6 +145,7 @@ def report(figures: dict[str, Any]) -> str:
         lines.append(f"  cold build {image:<12} {secs:>7.1f} s (no layer cache, base present)")
     if figures["stack"]:
         lines += stack_report(figures["stack"])
+    lines += v2_report(figures.get("v2", {}))
     return "\n".join(lines)
 
 

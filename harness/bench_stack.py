@@ -27,11 +27,11 @@ from firecrest_testbuild.common.buckets import bucket_of
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.common.sshexec import SshTarget
 from firecrest_testbuild.harness import conformance
-from firecrest_testbuild.harness.components.sshca import SshcaEndpoints
 from firecrest_testbuild.harness.contracts import (
     ClusterEndpoints,
     KeycloakEndpoints,
     MinioEndpoints,
+    SshcaEndpoints,
     StackEndpoints,
 )
 from firecrest_testbuild.harness.environment import Environment
@@ -58,6 +58,7 @@ def stack_figures(environment: Environment, transfer_mb: int = 1024) -> dict[str
         "status_systems": load(f"{url}/status/systems", headers),
         "ls_single_client_ms": single(f"{url}/utilities/ls?targetPath=/home/{user}", headers),
         "job_turnaround_seconds": job_turnaround(url, headers),
+        "slurmrestd_turnaround_seconds": slurmrestd_turnaround(environment, user),
         "certificate_signing_ms": certificate_signing_ms(environment),
         "ssh_round_trip_ms": ssh_round_trip_ms(environment, user),
         "pooled_commands": pooled_commands(environment, user),
@@ -126,6 +127,35 @@ def job_turnaround(url: str, headers: dict[str, str]) -> float:
             return round(time.monotonic() - started, 2)
         time.sleep(0.2)
     raise RuntimeError(f"job {jobid} not COMPLETED in /compute/acct after 120 s")
+
+
+def slurmrestd_turnaround(environment: Environment, user: str) -> float | None:
+    """Seconds from slurmrestd's job/submit (the user's Keycloak token) to
+    COMPLETED in its job/{id}; None when the cluster runs no slurmrestd."""
+    context = environment.context()
+    rest = context.endpoints(ClusterEndpoints).slurmrestd
+    if rest is None:
+        return None
+    token = context.endpoints(KeycloakEndpoints).token(user=context.config.user(user))
+    api = f"{rest.url}/slurm/{rest.versions[-1]}"
+    job = {
+        "script": JOB.decode(),
+        "current_working_directory": f"/home/{user}",
+        "environment": ["PATH=/usr/bin:/bin"],
+        "standard_output": "/dev/null",
+    }
+    with requests.Session() as session:
+        session.headers.update(rest.headers(user, token))
+        started = time.monotonic()
+        submitted = session.post(f"{api}/job/submit", json={"job": job}, timeout=60)
+        submitted.raise_for_status()
+        job_id = submitted.json()["job_id"]
+        while time.monotonic() - started < 120:
+            jobs = session.get(f"{api}/job/{job_id}", timeout=60).json().get("jobs") or [{}]
+            if "COMPLETED" in jobs[0].get("job_state", []):
+                return round(time.monotonic() - started, 2)
+            time.sleep(0.2)
+    raise RuntimeError(f"slurmrestd job {job_id} not COMPLETED after 120 s")
 
 
 def _task_data(url: str, headers: dict[str, str], task_id: str) -> Any:
@@ -226,12 +256,14 @@ def transfer_figures(
             for _ in range(megabytes):
                 handle.write(os.urandom(1024 * 1024))
         with MemoryWatch(environment.runtime.container("stack")) as memory:
-            plain_put = _timed(
-                lambda: _put(client.presigned_put_object(bucket, "bench/plain"), local)
+            plain_put = seconds_of(
+                lambda: put_file(client.presigned_put_object(bucket, "bench/plain"), local)
             )
-            plain_get = _timed(lambda: _get(client.presigned_get_object(bucket, "bench/plain")))
-            upload = _timed(lambda: _external_upload(url, headers, user, local))
-            download = _timed(lambda: _external_download(url, headers, user))
+            plain_get = seconds_of(
+                lambda: get_discarded(client.presigned_get_object(bucket, "bench/plain"))
+            )
+            upload = seconds_of(lambda: _external_upload(url, headers, user, local))
+            download = seconds_of(lambda: _external_download(url, headers, user))
         client.remove_object(bucket, "bench/plain")
     login = context.endpoints(ClusterEndpoints).login_node()
     login.run(user, "rm -f bench-transfer.bin")
@@ -297,18 +329,18 @@ def container_rss_mib(container: Container) -> float:
     return round(resident / MIB, 1)
 
 
-def _timed(action: Callable[[], object]) -> float:
+def seconds_of(action: Callable[[], object]) -> float:
     started = time.monotonic()
     action()
     return time.monotonic() - started
 
 
-def _put(presigned: str, local: Path) -> None:
+def put_file(presigned: str, local: Path) -> None:
     with local.open("rb") as handle:
         requests.put(presigned, data=handle, timeout=600).raise_for_status()
 
 
-def _get(presigned: str) -> None:
+def get_discarded(presigned: str) -> None:
     with requests.get(presigned, stream=True, timeout=600) as response:
         response.raise_for_status()
         for _ in response.iter_content(1024 * 1024):
@@ -340,7 +372,7 @@ def _external_download(url: str, headers: dict[str, str], user: str) -> None:
         timeout=60,
     )
     task = _task_reaching(url, headers, created.json()["task_id"], {"117"})
-    _get(task["data"]["url"])
+    get_discarded(task["data"]["url"])
 
 
 def _task_reaching(
@@ -369,6 +401,10 @@ def conformance_run(environment: Environment) -> dict[str, Any]:
     return {"seconds": round(seconds, 1), "totals": totals}
 
 
+def _seconds(value: float | None) -> str:
+    return "(no slurmrestd)" if value is None else f"{value:.2f} s"
+
+
 def report(figures: dict[str, Any]) -> list[str]:
     lines = [f"  FirecREST stack, {figures['clients']} concurrent clients"]
     for name in ("ls", "status_systems"):
@@ -380,6 +416,7 @@ def report(figures: dict[str, Any]) -> list[str]:
     lines += [
         f"    GET ls, one client      {figures['ls_single_client_ms']:>7.1f} ms (median)",
         f"    job upload -> COMPLETED {figures['job_turnaround_seconds']:>7.2f} s",
+        f"    slurmrestd submit -> COMPLETED {_seconds(figures['slurmrestd_turnaround_seconds'])}",
         f"    certificate signing     {figures['certificate_signing_ms']:>7.2f} ms",
         f"    SSH round trip (host)   {figures['ssh_round_trip_ms']:>7.1f} ms",
         f"    pooled commands (v2)    {figures['pooled_commands']['p50_ms']:>7.1f} ms p50,"

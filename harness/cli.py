@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from firecrest_testbuild.harness import config as config_module
-from firecrest_testbuild.harness import conformance, engine
+from firecrest_testbuild.harness import conformance, engine, templates
 from firecrest_testbuild.harness.contracts import (
     ClusterEndpoints,
     KeycloakEndpoints,
@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument(
         "target",
         metavar="COMPONENT",
-        help="a component (cluster, keycloak, minio) or node (controller, c1, ...)",
+        help="a component (cluster, keycloak, minio, a hosted implementation's name)"
+        " or node (controller, c1, ...)",
     )
     logs.add_argument(
         "-n", "--tail", type=int, default=100, help="lines per container (default 100)"
@@ -121,8 +122,20 @@ def _parser() -> argparse.ArgumentParser:
             ),
         )
     )
-    suites.add_argument(
-        "--target", type=Path, help="target description (default: this environment's)"
+    judged = suites.add_mutually_exclusive_group()
+    judged.add_argument(
+        "--target", type=Path, help="target description (default: this environment's stack)"
+    )
+    judged.add_argument(
+        "--implementation",
+        metavar="NAME",
+        help="judge the hosted implementation NAME (its entry under implementations:)",
+    )
+    judged.add_argument(
+        "--all",
+        action="store_true",
+        help="judge the stack and every hosted implementation, each in REPORT/<name>/, and"
+        " compare each implementation with the stack (REPORT/compare-<name>.html)",
     )
     suites.add_argument(
         "--report", type=Path, default=Path("out"), help="report folder (default: ./out)"
@@ -149,6 +162,12 @@ def _parser() -> argparse.ArgumentParser:
         "pytest_args", nargs="*", help="more pytest arguments after --, e.g. -- -k utilities"
     )
     suites.set_defaults(handler=_conformance)
+
+    placeholders = commands.add_parser(
+        "placeholders",
+        help="the placeholders an implementation's templates may use, and what each is",
+    )
+    placeholders.set_defaults(handler=_placeholders)
 
     compose = commands.add_parser("compose", help="print the environment as a compose file")
     compose.add_argument(
@@ -214,7 +233,9 @@ def _up(arguments: argparse.Namespace) -> int:
 
 def _summary(endpoints: EnvironmentEndpoints, durations: dict[str, float], total: float) -> str:
     first = endpoints.users[0].name
-    stack_url = endpoints.of(StackEndpoints).url
+    stack = endpoints.of(StackEndpoints)
+    # The tutorial's v1 when it runs, else v2 (both list systems at /status/systems).
+    stack_url = stack.url or stack.v2_url or ""
     lines = [
         "",
         f"Environment '{endpoints.name}' is ready ({total:.1f}s).",
@@ -328,10 +349,46 @@ def _conformance(arguments: argparse.Namespace) -> int:
         if arguments.html:
             print(f"compare page: {arguments.html}")
         return 0
-    target = arguments.target or _running(arguments).target_file()
-    code = conformance.run(target, arguments.report, arguments.pytest_args, strict=arguments.strict)
-    print(f"report: {arguments.report}/report.html, report.md, report.json, junit.xml")
+    if arguments.target:
+        return _judge(arguments, arguments.target, arguments.report)
+    environment = _running(arguments)
+    if arguments.implementation:
+        target = environment.implementation_target(arguments.implementation)
+        return _judge(arguments, target, arguments.report)
+    if not arguments.all:
+        return _judge(arguments, environment.target_file(), arguments.report)
+    return _judge_all(arguments, environment)
+
+
+def _judge(arguments: argparse.Namespace, target: Path, report: Path) -> int:
+    code = conformance.run(target, report, arguments.pytest_args, strict=arguments.strict)
+    print(f"report: {report}/report.html, report.md, report.json, junit.xml")
     return code
+
+
+def _judge_all(arguments: argparse.Namespace, environment: Environment) -> int:
+    """The stack and each implementation, one after the other, then each
+    implementation beside the stack; the worst exit code."""
+    report: Path = arguments.report
+    targets = {"stack": environment.target_file()} | {
+        hosted.name: environment.implementation_target(hosted.name)
+        for hosted in environment.implementations
+    }
+    codes = [_judge(arguments, target, report / name) for name, target in targets.items()]
+    for name in list(targets)[1:]:
+        page = report / f"compare-{name}.html"
+        print(
+            conformance.compare(
+                report / "stack" / "report.json", report / name / "report.json", html=page
+            )
+        )
+        print(f"compare page: {page}")
+    return max(codes)
+
+
+def _placeholders(arguments: argparse.Namespace) -> int:
+    print("\n".join(templates.catalogue()))
+    return 0
 
 
 def _images(arguments: argparse.Namespace) -> int:

@@ -76,6 +76,7 @@ def _service(name: str, spec: ContainerSpec, files_root: str) -> dict[str, Any]:
         "labels": {ENVIRONMENT_LABEL: name, COMPONENT_LABEL: spec.component, NODE_LABEL: spec.node},
         "networks": {"default": {"aliases": [spec.hostname]}},
         "volumes": [f"{purpose}:{path}" for purpose, path in spec.volumes.items()]
+        + [f"{host}:{path}:ro" for host, path in spec.mounts.items()]
         + [f"{files_root}/{spec.node}:/etc/testbuild:ro"],
     }
     if spec.environment:

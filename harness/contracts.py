@@ -118,6 +118,11 @@ class KeycloakEndpoints(Endpoints):
     # The realm's keys over the network's direct route (tokens keep the public issuer).
     network_jwks_url: str = field(metadata=INTERNAL)
 
+    @property
+    def network_token_url(self) -> str:
+        """The token endpoint over the network's direct route (beside its keys)."""
+        return self.network_jwks_url.removesuffix("/certs") + "/token"
+
     def token(self, user: User | None = None, client: str | None = None) -> str:
         """An access token: a user's (password grant) or a client's (client credentials)."""
         chosen = self._client(client)
@@ -180,12 +185,39 @@ class RedisEndpoints(Endpoints):
 
 @dataclass(frozen=True)
 class StackEndpoints(Endpoints):
-    url: str
+    url: str  # FirecREST v1 (the tutorial's); "" when stack.v1Enabled is false
     api_version: str
     openapi: str
     machine: str
+    # FirecREST v2 (None: stack.v2.enabled is false); systems are path segments.
+    v2_url: str | None = None
+    v2_api_version: str | None = None
+
+    def summary(self) -> list[str]:
+        lines = []
+        if self.url:
+            lines.append(
+                f"FirecREST v1: {self.url} (machine {self.machine}, API description {self.openapi})"
+            )
+        if self.v2_url:
+            lines.append(
+                f"FirecREST v2: {self.v2_url} (API {self.v2_api_version}, system {self.machine},"
+                f" e.g. {self.v2_url}/status/systems)"
+            )
+        return lines
+
+
+@dataclass(frozen=True)
+class SshcaEndpoints(Endpoints):
+    url: str  # a v2 system's ssh_credentials url, for SSHCA and SSHService alike
+    sign_url: str  # SSHCA: the DeiC SSH CA's POST /sign
+    ssh_keys_url: str  # SSHService: POST /api/v1/ssh-keys
+    certificate_lifetime: int  # seconds, at most
+    # The service as the environment's containers reach it.
+    network_url: str = field(metadata=INTERNAL)
 
     def summary(self) -> list[str]:
         return [
-            f"FirecREST v1: {self.url} (machine {self.machine}, API description {self.openapi})"
+            f"SSH CA: {self.url} (SSHCA: POST /sign, SSHService: POST /api/v1/ssh-keys;"
+            f" certificates valid {self.certificate_lifetime}s at most)"
         ]

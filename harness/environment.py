@@ -15,9 +15,9 @@ from pathlib import Path
 import docker
 from docker.models.containers import Container
 
-from firecrest_testbuild.harness import compose, engine, target
+from firecrest_testbuild.harness import compose, engine, hosting, target
 from firecrest_testbuild.harness import config as config_module
-from firecrest_testbuild.harness.components import Component, Context, discover
+from firecrest_testbuild.harness.components import Component, Context, discover, start_order
 from firecrest_testbuild.harness.config import EnvironmentConfig, User
 from firecrest_testbuild.harness.endpoints import EnvironmentEndpoints, UserEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
@@ -47,7 +47,8 @@ class Environment:
         self.config = config
         self.progress = progress or Progress()
         self.state = EnvironmentState.of(config.name, state_home, writable=not read_only)
-        self.components = discover()
+        found = discover()
+        self.components = start_order([*found, *hosting.implementations(config, found)])
         self._client = client
 
     @classmethod
@@ -90,20 +91,56 @@ class Environment:
             self.state.write(
                 self.state.config_file, SAVED_CONFIG_HEADER + config_module.dump(self.config)
             )
+            hosted = self.implementations
+            own = [component for component in self.components if component not in hosted]
             # Phase by phase across components, so that slow starters
             # (Keycloak's JVM) start while the others are being waited for.
             with stage("containers"):
-                for component in self.components:
+                for component in own:
                     self._start_containers(context.given_to(component), component)
-            for component in self.components:
+            for component in own:
                 self._bring_up(context.given_to(component), component)
+            # Hosted implementations are configured from what the others
+            # answer (the realm's key) and may not wait for them: they start
+            # once the others are ready.
+            for implementation in hosted:
+                with stage(f"{implementation.name}: containers"):
+                    self._start_containers(context.given_to(implementation), implementation)
+                self._bring_up(context.given_to(implementation), implementation)
         except (TestbuildError, KeyboardInterrupt):
             if fresh and not retain_on_failure:
                 self.progress.detail("removing what this run created (use --retain to keep it)")
                 self.runtime.down()
             raise
         self.state.write(self.state.target_file, target.render(context))
+        for implementation in self.implementations:
+            self.state.write(
+                self.state.implementation_target(implementation.name),
+                target.render_hosted(
+                    context.given_to(implementation),
+                    implementation.entry,
+                    implementation.url(context),
+                ),
+            )
         return self.endpoints(context)
+
+    @property
+    def implementations(self) -> list[hosting.HostedImplementation]:
+        """The hosted implementations (the config's `implementations:`), in order."""
+        return [c for c in self.components if isinstance(c, hosting.HostedImplementation)]
+
+    def implementation_target(self, name: str) -> Path:
+        """The target file `up` wrote for hosted implementation `name`."""
+        names = [implementation.name for implementation in self.implementations]
+        if name not in names:
+            raise TestbuildError(
+                name,
+                f"environment '{self.config.name}' hosts no implementation '{name}'",
+                fix=f"name one of its implementations: {', '.join(names)}"
+                if names
+                else "declare it under implementations: in the environment file, then 'up'",
+            )
+        return self.state.implementation_target(name)
 
     def _bring_up(self, context: Context, component: Component) -> None:
         stage = self.progress.stage
@@ -149,14 +186,22 @@ class Environment:
         return {spec.repository: builder.ensure(spec) for spec in self._image_specs()}
 
     def _existing_images(self) -> dict[str, str]:
-        return {spec.repository: f"{spec.repository}:latest" for spec in self._image_specs()}
+        return {spec.repository: spec.latest for spec in self._image_specs()}
 
     def _image_specs(self) -> list[ImageSpec]:
-        return [component.image(self.config) for component in self.components]
+        # Hosted implementations last: one may run an image a component builds.
+        hosted = self.implementations
+        ordered = [c for c in self.components if c not in hosted] + list(hosted)
+        return [component.image(self.config) for component in ordered]
 
-    def _context(self, images: dict[str, str], engine_cpus: int | None = None) -> Context:
+    def _context(
+        self,
+        images: dict[str, str],
+        engine_cpus: int | None = None,
+        config: EnvironmentConfig | None = None,
+    ) -> Context:
         context = Context(
-            config=self.config,
+            config=config or self.config,
             state=self.state,
             runtime=Runtime(self._client, self.config.name) if engine_cpus else self.runtime,
             images=images,
@@ -168,8 +213,15 @@ class Environment:
 
     def compose_file(self, engine_cpus: int, node_files: Path | None = None) -> str:
         """The environment as a compose file; with node_files, also write there the
-        node files it mounts (the folder TESTBUILD_NODE_FILES names when it runs)."""
-        context = self._context(self._existing_images(), engine_cpus)
+        node files it mounts (the folder TESTBUILD_NODE_FILES names when it runs).
+
+        Without slurmrestd: its auth/jwt needs the keys of the realm the harness
+        seeds after start, which a compose run does not, and the controller
+        would wait for them instead of starting Slurm."""
+        config = self.config.model_copy(
+            update={"cluster": self.config.cluster.without_slurmrestd()}
+        )
+        context = self._context(self._existing_images(), engine_cpus, config)
         specs = [spec for component in self.components for spec in component.containers(context)]
         if node_files is not None:
             table = self.component("cluster").users_table(context)  # type: ignore[attr-defined]

@@ -52,8 +52,21 @@ class Download:
 
 
 @dataclass(frozen=True)
+class ContextFile:
+    """A file of the host put into a build context, and the error when it is
+    not there: whose file it is, what is wrong, and the fix (the config key)."""
+
+    context_path: str
+    path: Path
+    owner: str
+    missing: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class ImageSpec:
-    """An image built from images/<folder>/ on top of a Debian release."""
+    """An image built from images/<folder>/ on top of a Debian release, or one
+    the engine already has (`existing`, e.g. a hosted implementation's)."""
 
     folder: str
     debian_release: str
@@ -64,10 +77,20 @@ class ImageSpec:
     # The image's name when it is not the folder's (another Debian release or
     # other build arguments of the same folder).
     name: str = ""
+    files: tuple[ContextFile, ...] = ()  # more files of the context, from the host
+    # An image reference the engine has (never built nor removed here), and
+    # what to tell the user when it has not.
+    existing: str = ""
+    existing_missing: str = ""
 
     @property
     def repository(self) -> str:
-        return f"{REPOSITORY_PREFIX}/{self.name or self.folder}"
+        return self.existing or f"{REPOSITORY_PREFIX}/{self.name or self.folder}"
+
+    @property
+    def latest(self) -> str:
+        """The reference of its newest build (commands that only read an environment)."""
+        return self.existing or f"{self.repository}:latest"
 
 
 def base_tag(release: str) -> str:
@@ -91,6 +114,8 @@ class ImageBuilder:
 
     def ensure(self, spec: ImageSpec) -> str:
         """The tag of an up-to-date image for `spec`, building it if needed."""
+        if spec.existing:
+            return self._existing(spec)
         base = self.ensure_base(spec.debian_release)
         context = self._context_files(spec)
         base_id: str = self.client.images.get(base).attrs["Id"]
@@ -116,6 +141,17 @@ class ImageBuilder:
                     # A container (of another environment) still using it keeps it.
                     with contextlib.suppress(APIError):
                         self.client.images.remove(old)
+
+    def _existing(self, spec: ImageSpec) -> str:
+        if not self._exists(spec.existing):
+            raise TestbuildError(
+                "images",
+                f"the engine has no image '{spec.existing}' ({spec.existing_missing})",
+                fix=f"build or load it first (docker build -t {spec.existing} ..., docker load),"
+                " or name one that 'docker images' lists",
+            )
+        self.progress.detail(f"{spec.existing}: present")
+        return spec.existing
 
     def ensure_base(self, release: str) -> str:
         tag = base_tag(release)
@@ -219,6 +255,10 @@ class ImageBuilder:
             files[download.context_path] = (self._fetch(download).read_bytes(), 0o644)
         for source in spec.sources:
             files.update(_source_files(source))
+        for extra in spec.files:
+            if not extra.path.is_file():
+                raise TestbuildError(extra.owner, extra.missing, fix=extra.fix)
+            files[extra.context_path] = (extra.path.read_bytes(), 0o644)
         return files
 
     def _fetch(self, download: Download) -> Path:

@@ -64,6 +64,9 @@ class ContainerSpec:
     ports: tuple[PortBinding, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
     files: Files = field(default_factory=dict)  # copied under /etc/testbuild before start
+    # Host folders mounted read-only (host path -> path in the container): a
+    # hosted implementation's source tree.
+    mounts: dict[str, str] = field(default_factory=dict)
 
     def fingerprint(self, image_id: str) -> str:
         content = {
@@ -78,6 +81,8 @@ class ContainerSpec:
                 for name, (data, mode) in self.files.items()
             },
         }
+        if self.mounts:  # only then: the fingerprints of other containers stay as they were
+            content["mounts"] = self.mounts
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -200,8 +205,11 @@ class Runtime:
         host_config = api.create_host_config(
             init=True,
             binds={
-                self.volume_name(purpose): {"bind": path, "mode": "rw"}
-                for purpose, path in spec.volumes.items()
+                **{
+                    self.volume_name(purpose): {"bind": path, "mode": "rw"}
+                    for purpose, path in spec.volumes.items()
+                },
+                **{host: {"bind": path, "mode": "ro"} for host, path in spec.mounts.items()},
             },
             port_bindings={
                 f"{port.container_port}/tcp": (port.host_ip, port.host_port) for port in spec.ports
@@ -226,7 +234,12 @@ class Runtime:
         )
         container = self.client.containers.get(created["Id"])
         if spec.files:
-            container.put_archive(FILES_FOLDER, pack(spec.files))
+            # From the root, so that images without the folder (a hosted
+            # implementation's) get it made, and nested paths their folders.
+            folder = FILES_FOLDER.lstrip("/")
+            container.put_archive(
+                "/", pack({f"{folder}/{name}": file for name, file in spec.files.items()})
+            )
         try:
             container.start()
         except APIError as error:
@@ -289,8 +302,10 @@ def _start_error(spec: ContainerSpec, error: APIError) -> TestbuildError:
     text = str(getattr(error, "explanation", None) or error)
     port_taken = "address already in use" in text or "port is already allocated" in text
     if port_taken and spec.ports:
-        ports = ", ".join(f"{port.host_ip}:{port.host_port}" for port in spec.ports)
-        keys = ", ".join(port.config_key for port in spec.ports)
+        # The engine names the address it could not bind; name its config key.
+        taken = [p for p in spec.ports if f"{p.host_ip}:{p.host_port}" in text] or spec.ports
+        ports = " or ".join(f"{port.host_ip}:{port.host_port}" for port in taken)
+        keys = " or ".join(port.config_key for port in taken)
         return TestbuildError(
             spec.component,
             f"{spec.node} cannot publish its ports: {ports} is already in use",

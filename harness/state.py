@@ -75,6 +75,10 @@ class EnvironmentState:
         """The conformance target description `up` writes (see harness/target.py)."""
         return self.root / "target.yaml"
 
+    def implementation_target(self, name: str) -> Path:
+        """The target description `up` writes for a hosted implementation."""
+        return self.root / "targets" / f"{name}.yaml"
+
     @property
     def user_ca(self) -> KeyPair:
         return self._key_pair(self.root / "ssh" / "user_ca", "testbuild user CA")

@@ -12,26 +12,82 @@ from typing import Any
 import yaml
 
 from firecrest_testbuild.harness.components import Context
+from firecrest_testbuild.harness.config import Implementation
 from firecrest_testbuild.harness.contracts import (
     ClusterEndpoints,
     KeycloakEndpoints,
     MinioEndpoints,
     StackEndpoints,
 )
+from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.scenarios import target as scenarios_target
+
+# What a hosted implementation of each generation is judged as, unless its
+# entry's `target:` says otherwise: the API version, then the capabilities'.
+API_VERSIONS = {"v1": ("1.16.1", "1.16"), "v2": ("2.5.6", "2.5")}
 
 
 def describe(context: Context) -> dict[str, Any]:
+    """The target of the environment's own stack."""
+    config = context.config
+    return _describe(
+        context,
+        name=f"testbuild-{config.name}",
+        api={"url": context.endpoints(StackEndpoints).url, "version": "1.16.1"},
+        api_version="1.16",
+        optional_endpoints=["reservations"],
+        limits={
+            "uploadMaxMb": config.stack.max_file_size_mb,
+            "commandTimeout": config.stack.utilities_timeout,
+        },
+    )
+
+
+def describe_hosted(context: Context, entry: Implementation, url: str) -> dict[str, Any]:
+    """The target of a hosted implementation: the environment's users, system and
+    ground truth, its URL, and what its entry's `target:` sets over them."""
+    version, api_version = API_VERSIONS[entry.api]
+    document = _describe(
+        context,
+        name=f"testbuild-{context.config.name}-{entry.name}",
+        api={"url": url, "version": version},
+        api_version=api_version,
+        optional_endpoints=[],
+        limits=None,
+    )
+    return merged(document, entry.target)
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` over it: mappings merge key by key, anything else replaces."""
+    result = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _describe(
+    context: Context,
+    name: str,
+    api: dict[str, str],
+    api_version: str,
+    optional_endpoints: list[str],
+    limits: dict[str, int] | None,
+) -> dict[str, Any]:
     config = context.config
     keycloak = context.endpoints(KeycloakEndpoints)
     client = keycloak.clients[0]
     people = config.people[:2]
     ssh = context.endpoints(ClusterEndpoints).ssh
     minio = context.endpoints(MinioEndpoints)
-    return {
+    document: dict[str, Any] = {
         "apiVersion": "testbuild/v1",
         "kind": "Target",
-        "name": f"testbuild-{config.name}",
-        "api": {"url": context.endpoints(StackEndpoints).url, "version": "1.16.1"},
+        "name": name,
+        "api": api,
         "auth": {
             "tokenUrl": keycloak.token_url,
             "clientId": client.client_id,
@@ -52,17 +108,14 @@ def describe(context: Context) -> dict[str, Any]:
             "reservationNodeType": "part01",
         },
         "capabilities": {
-            "apiVersion": "1.16",
+            "apiVersion": api_version,
             "scheduler": True,
             "transfer": "s3",
             "internalTransfers": True,
             "sshAuth": config.cluster.ssh_auth,
-            "optionalEndpoints": ["reservations"],
+            "optionalEndpoints": optional_endpoints,
         },
-        "limits": {
-            "uploadMaxMb": config.stack.max_file_size_mb,
-            "commandTimeout": config.stack.utilities_timeout,
-        },
+        "limits": limits,
         "groundTruth": {
             "ssh": {
                 "host": ssh.host,
@@ -77,8 +130,30 @@ def describe(context: Context) -> dict[str, Any]:
             },
         },
     }
+    if limits is None:  # the suites' defaults, unless the entry's `target:` sets them
+        del document["limits"]
+    return document
 
 
 def render(context: Context) -> str:
     header = "# Written by `testbuild up`: the conformance target of this environment.\n"
     return header + yaml.safe_dump(describe(context), sort_keys=False)
+
+
+def render_hosted(context: Context, entry: Implementation, url: str) -> str:
+    """Its target file, checked as the suites will read it: what the entry's
+    `target:` sets is an error of `up`, not of the first conformance run."""
+    header = (
+        f"# Written by `testbuild up`: the conformance target of implementation '{entry.name}'.\n"
+    )
+    text = header + yaml.safe_dump(describe_hosted(context, entry, url), sort_keys=False)
+    try:
+        scenarios_target.parse(text, f"the target file of '{entry.name}'", environ={})
+    except scenarios_target.TargetError as invalid:
+        raise TestbuildError(
+            entry.name,
+            "its entry's `target:` makes an invalid target file",
+            details=invalid.problems,
+            fix="change those keys of its `target:` (scenarios/README.md describes the file)",
+        ) from invalid
+    return text

@@ -14,6 +14,7 @@ import shlex
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -139,6 +140,20 @@ def failure(output: Output, path: str, default_header: str = errors.ERROR) -> Ap
         if needle in lowered:
             return ApiError(400, text, header, detail=message)
     return ApiError(400, message, default_header, detail=message)
+
+
+# The user's ids and names, one per line: uid, user, gid, group, gids, group names.
+IDENTITY_COMMAND = "id -u && id -un && id -g && id -gn && id -G && id -Gn"
+
+
+def parse_identity(text: str) -> dict[str, Any]:
+    """IDENTITY_COMMAND's output as user, group and groups, each `{"id", "name"}`."""
+    uid, user, gid, group, gids, names = text.splitlines()[:6]
+    return {
+        "user": {"id": uid, "name": user},
+        "group": {"id": gid, "name": group},
+        "groups": [{"id": i, "name": n} for i, n in zip(gids.split(), names.split(), strict=True)],
+    }
 
 
 def quote(*words: str) -> str:

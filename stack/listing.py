@@ -1,4 +1,5 @@
-"""Parsing `ls -l --quoting-style=c` output into FirecREST v1's file entries."""
+"""Reading file metadata: `ls -l --quoting-style=c` output into file entries
+(FirecREST v1's keys; v2 renames them) and `stat -c STAT_FORMAT` into os.stat fields."""
 
 from __future__ import annotations
 
@@ -80,3 +81,31 @@ def unquote_c(text: str) -> tuple[str, str]:
             out += escaped.encode()
             index += 2
     raise ValueError(f"unterminated C-quoted string: {text!r}")
+
+
+# os.stat_result's fields, as both API generations name them; the mode in hex.
+STAT_FORMAT = "%f %i %d %h %u %g %s %X %Y %Z"
+STAT_FIELDS = ("mode", "ino", "dev", "nlink", "uid", "gid", "size", "atime", "mtime", "ctime")
+
+
+def parse_stat(text: str) -> dict[str, int]:
+    """`stat -c STAT_FORMAT` output as numbers."""
+    values = text.split()
+    if len(values) != len(STAT_FIELDS):
+        raise ValueError(f"not stat -c {STAT_FORMAT!r} output: {text!r}")
+    numbers = [int(values[0], 16), *(int(value) for value in values[1:])]
+    return dict(zip(STAT_FIELDS, numbers, strict=True))
+
+
+def file_model(entry: dict[str, Any]) -> dict[str, Any]:
+    """A `parse_listing` entry as FirecREST v2's File (camelCase, no link target: null)."""
+    return {
+        "name": entry["name"],
+        "type": entry["type"],
+        "linkTarget": entry["link_target"] or None,
+        "user": entry["user"],
+        "group": entry["group"],
+        "permissions": entry["permissions"],
+        "lastModified": entry["last_modified"],
+        "size": entry["size"],
+    }

@@ -66,6 +66,27 @@ class Staging:
     def put_url(self, bucket: str, key: str) -> str:
         return self.public.presigned_put_object(bucket, key, expires=self.expiry)
 
+    def signed_url(
+        self, method: str, bucket: str, key: str, query: dict[str, str] | None = None
+    ) -> str:
+        """A presigned URL of any S3 request on the object (HEAD, DELETE, multipart parts)."""
+        params: dict[str, str | list[str] | tuple[str]] = dict(query or {})
+        return self.public.get_presigned_url(
+            method, bucket, key, expires=self.expiry, extra_query_params=params
+        )
+
+    def start_multipart(self, bucket: str, key: str) -> str:
+        """A multipart upload of the object (FirecREST v2's transfers); its upload id."""
+        return self.internal._create_multipart_upload(bucket, key, {})
+
+    def part_url(self, bucket: str, key: str, upload_id: str, part: int) -> str:
+        """Presigned PUT of part `part` (1, 2, ...) of a multipart upload."""
+        return self.signed_url("PUT", bucket, key, {"partNumber": str(part), "uploadId": upload_id})
+
+    def complete_url(self, bucket: str, key: str, upload_id: str) -> str:
+        """Presigned POST of the CompleteMultipartUpload document that ends the upload."""
+        return self.signed_url("POST", bucket, key, {"uploadId": upload_id})
+
     def size_of(self, bucket: str, key: str) -> int | None:
         """The object's size, or None while it does not exist."""
         try:

@@ -6,7 +6,9 @@ the users file, and its typed endpoints. Every module of this package is a
 component: it defines `COMPONENT`, named like the module. The environment
 starts them in the order their requirements give (see `start_order`), and a
 component reads what it needs of another through its context, never by
-importing the other's module.
+importing the other's module. The environment file's hosted
+implementations (harness/hosting.py) are components too, made from its
+`implementations:` entries and ordered with these.
 """
 
 from __future__ import annotations

@@ -232,16 +232,18 @@ class ClusterComponent:
 
     def seed(self, context: Context) -> None:
         table = self.users_table(context)
-        nodes = [CONTROLLER, *context.config.cluster.compute_node_names]
+        # The controller first: it makes the homes, whose login files the compute
+        # nodes' cache of each user's login environment reads.
+        self._seed_node(context, CONTROLLER, table, "--accounting")
+        nodes = context.config.cluster.compute_node_names
         with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            list(pool.map(lambda node: self._seed_node(context, node, table), nodes))
+            list(pool.map(lambda node: self._seed_node(context, node, table, "--env-cache"), nodes))
 
-    def _seed_node(self, context: Context, node: str, table: bytes) -> None:
+    def _seed_node(self, context: Context, node: str, table: bytes, role: str) -> None:
         context.runtime.container(node).put_archive(
             "/etc/testbuild", pack({"users.tsv": (table, 0o600)})
         )
-        command = ["testbuild-seed-users"] + (["--accounting"] if node == CONTROLLER else [])
-        result = context.runtime.execute(node, command)
+        result = context.runtime.execute(node, ["testbuild-seed-users", role])
         if result.exit_code != 0:
             raise TestbuildError(
                 NAME,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass, field
 
 import requests
 from cryptography.exceptions import InvalidSignature
@@ -21,8 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from firecrest_testbuild.harness.components import Context
 from firecrest_testbuild.harness.config import EnvironmentConfig
-from firecrest_testbuild.harness.contracts import KeycloakEndpoints
-from firecrest_testbuild.harness.endpoints import INTERNAL, Endpoints
+from firecrest_testbuild.harness.contracts import KeycloakEndpoints, SshcaEndpoints
 from firecrest_testbuild.harness.images import ImageSpec
 from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
@@ -31,22 +29,6 @@ NAME = "sshca"
 NODE = "sshca"
 HTTP_PORT = 8000
 CA_KEY_IN_CONTAINER = "/run/sshca/user_ca"
-
-
-@dataclass(frozen=True)
-class SshcaEndpoints(Endpoints):
-    url: str  # a v2 system's ssh_credentials url, for SSHCA and SSHService alike
-    sign_url: str  # SSHCA: the DeiC SSH CA's POST /sign
-    ssh_keys_url: str  # SSHService: POST /api/v1/ssh-keys
-    certificate_lifetime: int  # seconds, at most
-    # The service as the environment's containers reach it.
-    network_url: str = field(metadata=INTERNAL)
-
-    def summary(self) -> list[str]:
-        return [
-            f"SSH CA: {self.url} (SSHCA: POST /sign, SSHService: POST /api/v1/ssh-keys;"
-            f" certificates valid {self.certificate_lifetime}s at most)"
-        ]
 
 
 IMAGE = ImageSpec("sshca", debian_release="trixie", sources=("sshca", "common"))

@@ -1,9 +1,13 @@
-"""The FirecREST v1 service stack (stack/) on http://<bindAddress>:<port>.
+"""The service stack (stack/): FirecREST v1 on http://<bindAddress>:<port>
+and FirecREST v2 on http://<bindAddress>:<v2.port>, each switched on or off
+in the environment file.
 
-It checks tokens against the environment's Keycloak, runs commands on the
-cluster's login node over SSH with certificates signed by the environment's
-CA, and keeps tasks in Redis. Its configuration file is generated here from
-the environment's and copied into the container with the CA key.
+Both check tokens against the environment's Keycloak and run commands on
+the cluster's login node. v1 logs in per command with certificates signed
+by the environment's CA and keeps tasks in Redis; v2 logs in as the user
+over one pooled connection each, with certificates from the SSH CA service
+or the users' static keys. Their configuration files are generated here
+from the environment's and copied into their containers.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from firecrest_testbuild.harness.contracts import (
     KeycloakEndpoints,
     MinioEndpoints,
     RedisEndpoints,
+    SshcaEndpoints,
     StackEndpoints,
 )
 from firecrest_testbuild.harness.images import ImageSpec
@@ -28,8 +33,11 @@ from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBind
 
 NAME = "stack"
 NODE = "stack"
+V2_NODE = "stack-v2"
 HTTP_PORT = 8000
 CA_KEY_IN_CONTAINER = "/run/stack/user_ca"
+KEYS_IN_CONTAINER = "/run/stack/keys"  # v2's static keys, one file per user
+V2_API_VERSION = "2.5.6"
 # The split layout: a container per service behind the gateway.
 SPLIT_SERVICES = ("status", "utilities", "compute", "storage", "tasks", "reservations")
 # Served in-process beside a split service: the certificator signs where
@@ -61,8 +69,9 @@ IMAGE = ImageSpec("stack", debian_release="trixie", sources=("stack", "common"))
 class StackComponent:
     name = NAME
     # Its commands run on the cluster, its tokens come from Keycloak, its
-    # staging area is MinIO and its tasks live in Redis.
-    requires = ("cluster", "keycloak", "minio", "redis")
+    # staging area is MinIO, v1's tasks live in Redis and v2 gets its SSH
+    # certificates from the SSH CA.
+    requires = ("cluster", "keycloak", "minio", "redis", "sshca")
     volumes: tuple[str, ...] = ()
     endpoints_type = StackEndpoints
 
@@ -75,10 +84,22 @@ class StackComponent:
     def url(self, context: Context) -> str:
         return f"http://{context.config.bind_address}:{self.port(context)}"
 
+    def v2_port(self, context: Context) -> int:
+        return context.port("stack.v2.port", context.config.stack.v2.port)
+
+    def v2_url(self, context: Context) -> str:
+        return f"http://{context.config.bind_address}:{self.v2_port(context)}"
+
     def forwards(self, context: Context) -> list[Forward]:
         return []
 
     def containers(self, context: Context) -> list[ContainerSpec]:
+        v2 = [self._v2_container(context)] if context.config.stack.v2.enabled else []
+        return self._v1_containers(context) + v2
+
+    def _v1_containers(self, context: Context) -> list[ContainerSpec]:
+        if not context.config.stack.v1_enabled:
+            return []
         if context.config.stack.layout == "single":
             return [self._container(context, NODE, services=None, peers={}, published=True)]
         peers = {service: f"http://{NODE}-{service}:{HTTP_PORT}" for service in SPLIT_SERVICES}
@@ -119,6 +140,68 @@ class StackComponent:
             },
         )
 
+    def _v2_container(self, context: Context) -> ContainerSpec:
+        settings = context.config.stack.v2
+        port = PortBinding(
+            HTTP_PORT, context.config.bind_address, self.v2_port(context), "stack.v2.port"
+        )
+        files = {"stack.yaml": (self.v2_config(context).encode(), 0o644)}
+        if settings.ssh_credentials == "static-key":
+            for user in context.config.users:
+                key = context.state.user_key(user.name).private_path.read_bytes()
+                files[f"key-{user.name}"] = (key, 0o600)
+        return ContainerSpec(
+            component=NAME,
+            node=V2_NODE,
+            image=context.images[IMAGE.repository],
+            command=["--api", "v2"],
+            hostname=V2_NODE,
+            ports=(port,),
+            files=files,
+        )
+
+    def v2_config(self, context: Context) -> str:
+        """The v2 stack's configuration file (see stack/README.md, FirecREST v2)."""
+        settings = context.config.stack.v2
+        ssh: dict[str, Any] = {"credentials": settings.ssh_credentials}
+        if settings.ssh_credentials in ("sshca", "sshservice"):
+            ssh["sshcaUrl"] = context.endpoints(SshcaEndpoints).network_url
+        else:
+            ssh["staticKeysFolder"] = KEYS_IN_CONTAINER
+        document: dict[str, Any] = {
+            "systems": self._systems(context),
+            "auth": self._auth(context),
+            "ssh": ssh,
+            "transfer": {"maxOpsFileSize": settings.max_ops_file_size_mb * 1024 * 1024},
+            "storage": self._storage(context.endpoints(MinioEndpoints)),
+        }
+        if settings.connection_mode != "ssh":
+            cluster = context.endpoints(ClusterEndpoints)
+            document["schedulers"] = {
+                cluster.system: {
+                    "connectionMode": settings.connection_mode,
+                    "apiUrl": cluster.network_slurmrestd_url,
+                }
+            }
+        return yaml.safe_dump(document, sort_keys=False)
+
+    def _systems(self, context: Context) -> list[dict[str, Any]]:
+        cluster = context.endpoints(ClusterEndpoints)
+        return [
+            {
+                "name": cluster.system,
+                "host": cluster.network_ssh_host,
+                "port": cluster.network_ssh_port,
+                "hostKey": cluster.ssh.host_key,
+                "filesystems": list(FILESYSTEMS),
+            }
+        ]
+
+    def _auth(self, context: Context) -> dict[str, Any]:
+        keycloak = context.endpoints(KeycloakEndpoints)
+        # Keys over the network's direct route; the issuer is the public URL.
+        return {"jwksUrl": keycloak.network_jwks_url, "issuer": keycloak.issuer}
+
     def stack_config(
         self,
         context: Context,
@@ -127,24 +210,10 @@ class StackComponent:
     ) -> str:
         """The stack's configuration file of one process (see stack/README.md)."""
         settings = context.config.stack
-        cluster = context.endpoints(ClusterEndpoints)
-        keycloak = context.endpoints(KeycloakEndpoints)
         document: dict[str, Any] = {
             "publicUrl": self.url(context),
-            "systems": [
-                {
-                    "name": cluster.system,
-                    "host": cluster.network_ssh_host,
-                    "port": cluster.network_ssh_port,
-                    "hostKey": cluster.ssh.host_key,
-                    "filesystems": list(FILESYSTEMS),
-                }
-            ],
-            "auth": {
-                # Keys over the network's direct route; the issuer is the public URL.
-                "jwksUrl": keycloak.network_jwks_url,
-                "issuer": keycloak.issuer,
-            },
+            "systems": self._systems(context),
+            "auth": self._auth(context),
             "ssh": {"caPrivateKey": CA_KEY_IN_CONTAINER},
             "tasks": {
                 "redisUrl": context.endpoints(RedisEndpoints).url,
@@ -173,12 +242,41 @@ class StackComponent:
         }
 
     def started(self, context: Context) -> list[Probe]:
-        return [Probe(NAME, "the API answers /_health", lambda: self._healthy(context), timeout=30)]
+        probes = []
+        if context.config.stack.v1_enabled:
+            probes.append(
+                Probe(NAME, "the API answers /_health", lambda: self._healthy(context), timeout=30)
+            )
+        if context.config.stack.v2.enabled:
+            probes.append(
+                Probe(
+                    NAME,
+                    "FirecREST v2 answers /status/liveness/",
+                    lambda: self._v2_live(context),
+                    timeout=30,
+                    transient=(OSError, requests.RequestException),
+                )
+            )
+        return probes
 
     def seed(self, context: Context) -> None:
         return None  # nothing to seed: users, keys and tokens come from the others
 
     def ready(self, context: Context) -> list[Probe]:
+        v2 = [
+            Probe(
+                NAME,
+                "FirecREST v2's GET /status/systems with a real token reports the cluster healthy",
+                lambda: self._v2_cluster_healthy(context),
+                timeout=30,
+                transient=(OSError, requests.RequestException),
+            )
+        ]
+        return (self._v1_ready(context) if context.config.stack.v1_enabled else []) + (
+            v2 if context.config.stack.v2.enabled else []
+        )
+
+    def _v1_ready(self, context: Context) -> list[Probe]:
         return [
             Probe(
                 NAME,
@@ -197,12 +295,41 @@ class StackComponent:
         ]
 
     def endpoints(self, context: Context) -> StackEndpoints:
+        v1 = context.config.stack.v1_enabled
+        v2 = context.config.stack.v2.enabled
         return StackEndpoints(
-            url=self.url(context),
+            url=self.url(context) if v1 else "",
             api_version="1.16.1",
-            openapi=f"{self.url(context)}/openapi.json",
+            openapi=f"{self.url(context)}/openapi.json" if v1 else "",
             machine=context.config.cluster.name,
+            v2_url=self.v2_url(context) if v2 else None,
+            v2_api_version=V2_API_VERSION if v2 else None,
         )
+
+    def _token(self, context: Context) -> str:
+        people = context.config.people
+        keycloak = context.endpoints(KeycloakEndpoints)
+        return keycloak.token(user=people[0]) if people else keycloak.token()
+
+    def _v2_live(self, context: Context) -> str | None:
+        response = requests.get(f"{self.v2_url(context)}/status/liveness/", timeout=5)
+        return None if response.status_code == 200 else f"HTTP {response.status_code}"
+
+    def _v2_cluster_healthy(self, context: Context) -> str | None:
+        response = requests.get(
+            f"{self.v2_url(context)}/status/systems",
+            headers={"Authorization": f"Bearer {self._token(context)}"},
+            timeout=30,
+        )
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}: {response.text[:200]}"
+        unhealthy = [
+            f"{system['name']}: {health['serviceType']} ({health.get('message')})"
+            for system in response.json()["systems"]
+            for health in system.get("servicesHealth") or []
+            if not health.get("healthy")
+        ]
+        return f"unhealthy: {', '.join(unhealthy)}" if unhealthy else None
 
     def _healthy(self, context: Context) -> str | None:
         response = requests.get(f"{self.url(context)}/_health", timeout=5)
@@ -214,12 +341,9 @@ class StackComponent:
         self, context: Context, path: str
     ) -> tuple[list[dict[str, Any]] | None, str | None]:
         """The `out` of a GET under /status with a real token, or what went wrong."""
-        people = context.config.people
-        keycloak = context.endpoints(KeycloakEndpoints)
-        token = keycloak.token(user=people[0]) if people else keycloak.token()
         response = requests.get(
             f"{self.url(context)}/status/{path}",
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {self._token(context)}"},
             timeout=15,
         )
         if response.status_code != 200:

@@ -23,10 +23,10 @@ from firecrest_testbuild.stack.api import (
     has_forbidden_char,
     route,
 )
-from firecrest_testbuild.stack.commands import failure, quote
+from firecrest_testbuild.stack.commands import IDENTITY_COMMAND, failure, parse_identity, quote
 from firecrest_testbuild.stack.context import stack_context
 from firecrest_testbuild.stack.errors import ApiError
-from firecrest_testbuild.stack.listing import LS_FLAGS, parse_listing
+from firecrest_testbuild.stack.listing import LS_FLAGS, STAT_FORMAT, parse_listing, parse_stat
 from firecrest_testbuild.stack.services import Service
 
 blueprint = Blueprint("utilities", __name__, url_prefix="/utilities")
@@ -353,9 +353,6 @@ def tail(call: Call):
     return _file_part(call, "tail", "skip_beginning", "+")  # from the Nth on
 
 
-STAT_FIELDS = ("mode", "ino", "dev", "nlink", "uid", "gid", "size", "atime", "mtime", "ctime")
-
-
 @_route(
     _endpoint(
         "GET",
@@ -371,12 +368,8 @@ STAT_FIELDS = ("mode", "ino", "dev", "nlink", "uid", "gid", "size", "atime", "mt
 def stat(call: Call):
     target = call.params["targetPath"]
     follow = "-L " if call.params["dereference"] else ""
-    output = _run(
-        call, f"stat {follow}-c '%f %i %d %h %u %g %s %X %Y %Z' -- {quote(target)}", target
-    )
-    values = output.text.split()
-    numbers = [int(values[0], 16), *(int(v) for v in values[1:])]
-    return _ok("Operation completed", dict(zip(STAT_FIELDS, numbers, strict=True)))
+    output = _run(call, f"stat {follow}-c {quote(STAT_FORMAT)} -- {quote(target)}", target)
+    return _ok("Operation completed", parse_stat(output.text))
 
 
 @_route(
@@ -544,18 +537,8 @@ def whoami(call: Call):
     if not call.params["groups"]:
         output = _run(call, "id -un", "")
         return _ok("Success on whoami operation", output.text.strip())
-    output = _run(call, "id -u && id -un && id -g && id -gn && id -G && id -Gn", "")
-    uid, user, gid, group, gids, names = output.text.splitlines()
-    return _ok(
-        "User information",
-        {
-            "user": {"id": uid, "name": user},
-            "group": {"id": gid, "name": group},
-            "groups": [
-                {"id": i, "name": n} for i, n in zip(gids.split(), names.split(), strict=True)
-            ],
-        },
-    )
+    output = _run(call, IDENTITY_COMMAND, "")
+    return _ok("User information", parse_identity(output.text))
 
 
 @_route(

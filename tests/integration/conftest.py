@@ -15,7 +15,7 @@ from keycloak import KeycloakAdmin
 
 from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
 from firecrest_testbuild.harness.components.minio import MinioComponent
-from firecrest_testbuild.harness.config import parse
+from firecrest_testbuild.harness.config import DEFAULT_SLURM, SLURM_RELEASES, parse
 from firecrest_testbuild.harness.contracts import ClusterEndpoints, KeycloakEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.progress import Progress
@@ -37,7 +37,10 @@ V2_AUDIENCE = "Firecrest-v2"
 
 
 def environment_for(
-    state_home: Path, settings: str, stack: str = "{port: 0}", keycloak: str = "{port: 0}"
+    state_home: Path,
+    settings: str,
+    stack: str = "{port: 0, v2: {port: 0}}",
+    keycloak: str = "{port: 0}",
 ) -> Environment:
     """An environment of its own: unique name, free ports, state under state_home."""
     name = f"it-{uuid.uuid4().hex[:8]}"
@@ -51,10 +54,36 @@ def environment_for(
 
 @pytest.fixture(scope="session")
 def environment(state_home: Path) -> Iterator[Environment]:
-    env = environment_for(state_home, "cluster: {sshPort: 0, computeNodes: 2}\n")
+    env = environment_for(
+        state_home, "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 2}\n"
+    )
     env.up()
     yield env
     env.down()
+
+
+@pytest.fixture(scope="session")
+def older_slurm_environment(state_home: Path) -> Iterator[Environment]:
+    """The Slurm generation that is not the default, two compute nodes like the
+    session's: the cluster tests run on both generations."""
+    [older] = set(SLURM_RELEASES) - {DEFAULT_SLURM}
+    cluster = (
+        f"cluster: {{sshPort: 0, slurmrestd: {{port: 0}}, computeNodes: 2, slurm: '{older}'}}\n"
+    )
+    env = environment_for(state_home, cluster)
+    env.up()
+    yield env
+    env.down()
+
+
+def each_slurm(request: pytest.FixtureRequest, default: Environment) -> Environment:
+    """For a fixture parametrized over SLURM_RELEASES: the environment of that
+    Slurm generation, the session's for the default one."""
+    if request.param == default.config.cluster.slurm:
+        return default
+    other: Environment = request.getfixturevalue("older_slurm_environment")
+    assert other.config.cluster.slurm == request.param
+    return other
 
 
 def keycloak(environment: Environment) -> KeycloakEndpoints:
@@ -68,8 +97,8 @@ def split_environment(state_home: Path) -> Iterator[Environment]:
     check: shared by the split, reservations and Keycloak tests."""
     env = environment_for(
         state_home,
-        "cluster: {sshPort: 0, computeNodes: 1}\n",
-        stack="{port: 0, layout: split}",
+        "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1}\n",
+        stack="{port: 0, layout: split, v2: {port: 0}}",
         keycloak=f"{{port: 0, audience: {V2_AUDIENCE}}}",
     )
     env.up()

@@ -1,4 +1,5 @@
-"""The cluster as a FirecREST site sees it, driven from the host over SSH."""
+"""The cluster as a FirecREST site sees it, driven from the host over SSH, on
+each Slurm generation."""
 
 from __future__ import annotations
 
@@ -9,14 +10,26 @@ import pytest
 
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.common.sshexec import LoginRefused
-from firecrest_testbuild.harness.config import User
+from firecrest_testbuild.harness.config import SLURM_RELEASES, User
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.keycloak_realm import TokenRefused
 from firecrest_testbuild.harness.keys import load_paramiko_key
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import eventually, keycloak, login_node, minio_of
+from tests.integration.conftest import each_slurm, eventually, keycloak, login_node, minio_of
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", params=sorted(SLURM_RELEASES))
+def environment(request: pytest.FixtureRequest, environment: Environment) -> Environment:
+    """Every test here runs on each Slurm generation."""
+    return each_slurm(request, environment)
+
+
+@pytest.fixture(scope="module")
+def login(environment: Environment) -> LoginNode:
+    return login_node(environment)
+
 
 JOB_SCRIPT = """#!/bin/bash
 #SBATCH --job-name=test
@@ -51,6 +64,37 @@ def test_tutorial_sha1_job_completes_in_accounting_with_the_hosts_sha1(login: Lo
     eventually(lambda: sacct_state(login, "test1", job_id) == "COMPLETED")
     output = login.run("test1", "cat /home/test1/res.txt").stdout
     assert output.split() == [hashlib.sha1(data).hexdigest(), "/home/test1/input_file"]
+
+
+ENV_JOB = """#!/bin/bash
+#SBATCH --nodelist=c1
+echo "HOME=$HOME USER=$USER GREETING=${GREETING:-unset}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("export", "greeting"), [("NONE", "unset"), ("ALL,GREETING=hello", "hello")]
+)
+def test_a_job_asking_for_the_users_login_environment_gets_it(
+    login: LoginNode, environment: Environment, export: str, greeting: str
+):
+    # sbatch sets SLURM_GET_USER_ENV=1 for both (FirecREST v1 sends the second
+    # for job environment variables): slurmd then loads test1's login
+    # environment, which once killed slurmd 24.11 (cluster/slurm-24.11.conf).
+    assert login.run("test1", "cat > /home/test1/env.sh", stdin=ENV_JOB.encode()).exit_status == 0
+    output = f"/home/test1/env-{export.split(',')[0]}.out"
+    submitted = login.run(
+        "test1", f"sbatch --parsable --export={export} --output={output} /home/test1/env.sh"
+    )
+    assert submitted.exit_status == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    eventually(lambda: sacct_state(login, "test1", job_id) in {"COMPLETED", "FAILED", "NODE_FAIL"})
+    assert sacct_state(login, "test1", job_id) == "COMPLETED"
+    printed = login.run("test1", f"cat {output}").stdout.split()
+    assert printed == ["HOME=/home/test1", "USER=test1", f"GREETING={greeting}"]
+    c1 = environment.runtime.container("c1")
+    c1.reload()
+    assert c1.status == "running"
 
 
 def test_job_is_visible_in_squeue_while_it_runs(login: LoginNode):

@@ -2,8 +2,8 @@
 jobs share nodes, new homes get /etc/skel, and commands run through the
 login node's wrapper see the environment sshd gives them, locale included.
 
-These use the session's environment (tests/integration/conftest.py), the one
-test_cluster.py uses, so running both files brings up one environment.
+These run on each Slurm generation, on the environments test_cluster.py uses
+(tests/integration/conftest.py: the session's and the older generation's).
 """
 
 from __future__ import annotations
@@ -15,11 +15,24 @@ import pytest
 from docker.models.containers import Container
 
 from firecrest_testbuild.common.certificates import issue_identity
+from firecrest_testbuild.harness.config import SLURM_RELEASES
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import eventually
+from tests.integration.conftest import each_slurm, eventually, login_node
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", params=sorted(SLURM_RELEASES))
+def environment(request: pytest.FixtureRequest, environment: Environment) -> Environment:
+    """Every test here runs on each Slurm generation."""
+    return each_slurm(request, environment)
+
+
+@pytest.fixture(scope="module")
+def login(environment: Environment) -> LoginNode:
+    return login_node(environment)
+
 
 MIB = 1024 * 1024
 SKELETON = (".bash_logout", ".bashrc", ".profile")  # Debian bookworm's /etc/skel

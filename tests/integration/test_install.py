@@ -112,8 +112,9 @@ def test_up_env_client_project_and_down_from_folders_outside_the_checkout(
     where = tmp_path / "somewhere"
     where.mkdir()
     (where / "testbuild.yaml").write_text(
-        f"name: {name}\ncluster: {{sshPort: 0, computeNodes: 1}}\n"
-        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nstack: {port: 0}\n"
+        f"name: {name}\ncluster: {{sshPort: 0, slurmrestd: {{port: 0}}, computeNodes: 1}}\n"
+        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\n"
+        "stack: {port: 0, v2: {port: 0}}\n"
     )
     testbuild = str(venv / "testbuild")
     try:

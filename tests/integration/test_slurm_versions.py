@@ -1,42 +1,24 @@
 """Each Slurm generation end to end (cluster.slurm): munge, slurmdbd with
-accounting, slurmctld, slurmd on one compute node, partitions, associations.
+accounting, slurmctld, slurmd on the compute nodes, partitions, associations.
 
-The environments come one after the other (one at a time on the machine)."""
+On the session's environment (the default generation) and the older
+generation's, which the cluster tests use too."""
 
 from __future__ import annotations
-
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from firecrest_testbuild.harness.config import SLURM_RELEASES
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import environment_for, eventually, login_node
+from tests.integration.conftest import each_slurm, eventually, login_node
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module", params=sorted(SLURM_RELEASES))
-def versioned(request: pytest.FixtureRequest, state_home: Path) -> Iterator[Environment]:
-    version = request.param
-    shared: Environment = request.getfixturevalue("environment")
-    if shared.config.cluster.slurm == version:  # the session's environment runs it already
-        yield shared
-        return
-    env = environment_for(
-        state_home, f"cluster: {{sshPort: 0, computeNodes: 1, slurm: '{version}'}}\n"
-    )
-    started = time.monotonic()
-    try:
-        env.up()
-        print(f"\nSlurm {version}: up in {time.monotonic() - started:.1f}s", file=sys.stderr)
-        yield env
-    finally:
-        env.down()
+def versioned(request: pytest.FixtureRequest, environment: Environment) -> Environment:
+    return each_slurm(request, environment)
 
 
 def root(env: Environment, command: str) -> str:

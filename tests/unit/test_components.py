@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from firecrest_testbuild.harness import components
 from firecrest_testbuild.harness.cli import _summary
@@ -130,7 +131,7 @@ PRINTED = {
         },
         "compute_nodes": "list",
         "partitions": "list",
-        "slurmrestd": "NoneType",  # Slurm 22.05 (the default) has none
+        "slurmrestd": {"url": "str", "versions": "list"},  # Slurm 24.11 (the default)
     },
     "minio": {
         "url": "str",
@@ -148,7 +149,14 @@ PRINTED = {
         "ssh_keys_url": "str",
         "certificate_lifetime": "int",
     },
-    "stack": {"url": "str", "api_version": "str", "openapi": "str", "machine": "str"},
+    "stack": {
+        "url": "str",
+        "api_version": "str",
+        "openapi": "str",
+        "machine": "str",
+        "v2_url": "str",
+        "v2_api_version": "str",
+    },
 }
 
 
@@ -194,3 +202,49 @@ def test_up_summary_has_each_components_lines(tmp_path: Path):
     ) in lines
     assert 'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/status/systems' in lines
     assert lines[-1] == "stage times: images 1.5s"
+
+
+def stack_containers(tmp_path: Path, text: str = "") -> dict[str, Any]:
+    env = environment(tmp_path, text)
+    context = env.context()
+    stack = env.component("stack")
+    return {spec.node: spec for spec in stack.containers(context.given_to(stack))}
+
+
+def test_both_firecrest_generations_run_and_v2_logs_in_through_the_ssh_ca(tmp_path: Path):
+    containers = stack_containers(tmp_path)
+    assert set(containers) == {"stack", "stack-v2"}
+    v2 = containers["stack-v2"]
+    assert v2.command == ["--api", "v2"]
+    assert [(port.host_port, port.config_key) for port in v2.ports] == [(8001, "stack.v2.port")]
+    settings = yaml.safe_load(v2.files["stack.yaml"][0])
+    assert settings["ssh"] == {"credentials": "sshca", "sshcaUrl": "http://sshca:8000"}
+    assert "user_ca" not in v2.files  # v2 never holds the CA key
+    text = _summary(environment(tmp_path).endpoints(), {}, 1.0)
+    assert any(
+        line.strip().startswith("FirecREST v2: http://127.0.0.1:8001") for line in text.splitlines()
+    )
+
+
+def test_the_key_service_mode_reaches_the_ssh_ca_too(tmp_path: Path):
+    v2 = stack_containers(tmp_path, "stack: {v2: {sshCredentials: sshservice}}\n")["stack-v2"]
+    settings = yaml.safe_load(v2.files["stack.yaml"][0])
+    assert settings["ssh"] == {"credentials": "sshservice", "sshcaUrl": "http://sshca:8000"}
+    assert not [name for name in v2.files if name.startswith("key-")]
+
+
+def test_static_keys_go_to_v2_with_its_static_key_mode(tmp_path: Path):
+    containers = stack_containers(
+        tmp_path, "cluster: {sshAuth: static-key}\nstack: {v2: {sshCredentials: static-key}}\n"
+    )
+    v2 = containers["stack-v2"]
+    assert yaml.safe_load(v2.files["stack.yaml"][0])["ssh"]["staticKeysFolder"] == "/run/stack/keys"
+    assert {"key-test1", "key-test2"} <= set(v2.files)
+    assert v2.files["key-test1"][1] == 0o600
+
+
+def test_each_generation_can_be_switched_off(tmp_path: Path):
+    assert set(stack_containers(tmp_path / "a", "stack: {v2: {enabled: false}}\n")) == {"stack"}
+    assert set(stack_containers(tmp_path / "b", "stack: {v1Enabled: false}\n")) == {"stack-v2"}
+    endpoints = environment(tmp_path / "c", "stack: {v1Enabled: false}\n").endpoints()
+    assert [line for line in endpoints.summary() if "FirecREST v1" in line] == []

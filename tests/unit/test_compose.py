@@ -87,9 +87,10 @@ def test_compose_follows_the_config(tmp_path: Path):
         "redis",
         "sshca",
         "stack",
+        "stack-v2",
     ]
     controller = document["services"]["controller"]
-    assert controller["ports"] == ["127.0.0.1:2300:22"]
+    assert controller["ports"] == ["127.0.0.1:2300:22"]  # no slurmrestd: Environment.compose_file
     assert controller["hostname"] == "cluster"
     assert controller["labels"]["org.testbuild.environment"] == "other"
     assert f"{compose.NODE_FILES}/controller:/etc/testbuild:ro" in controller["volumes"]
@@ -98,6 +99,12 @@ def test_compose_follows_the_config(tmp_path: Path):
     assert "KC_BOOTSTRAP_ADMIN_PASSWORD" not in yaml.safe_dump(document)
     labelled = [document["networks"]["default"], *document["volumes"].values()]
     assert all(item["labels"] == {"org.testbuild.environment": "other"} for item in labelled)
+
+
+def test_compose_runs_no_slurmrestd_whose_keys_only_the_harness_seeds(tmp_path: Path):
+    document = yaml.safe_load(rendered("cluster: {slurm: '24.11'}\n", tmp_path))
+    assert "6820" not in yaml.safe_dump(document)
+    assert "jwks" not in yaml.safe_dump(document)
 
 
 def test_compose_binds_to_the_configured_address_only(tmp_path: Path):

@@ -42,7 +42,7 @@ def environment(tmp_path: Path, text: str) -> Environment:
 def test_on_by_default_with_24_11_only():
     assert parse("cluster: {slurm: '24.11'}\n").cluster.slurmrestd_enabled
     assert not parse("cluster: {slurm: '22.05'}\n").cluster.slurmrestd_enabled
-    assert not parse("").cluster.slurmrestd_enabled
+    assert parse("").cluster.slurmrestd_enabled
     off = parse("cluster: {slurm: '24.11', slurmrestd: {enabled: false}}\n").cluster
     assert not off.slurmrestd_enabled
     assert parse("").cluster.slurmrestd.port == SLURMRESTD_PORT == 6820
@@ -96,7 +96,7 @@ def test_the_controller_publishes_it_and_is_given_the_realms_keys_url(tmp_path: 
 
 
 def test_without_slurmrestd_nothing_of_it_is_there(tmp_path: Path):
-    context = environment(tmp_path, "").context().given_to(COMPONENT)
+    context = environment(tmp_path, "cluster: {slurm: '22.05'}\n").context().given_to(COMPONENT)
     controller = COMPONENT.containers(context)[0]
     assert [p.container_port for p in controller.ports] == [22]
     assert "jwks-url" not in controller.files

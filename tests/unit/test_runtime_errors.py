@@ -1,0 +1,45 @@
+"""What `up` says when the engine cannot start a container."""
+
+from __future__ import annotations
+
+import pytest
+from docker.errors import APIError
+
+from firecrest_testbuild.harness.runtime import ContainerSpec, PortBinding, _start_error
+
+CONTROLLER = ContainerSpec(
+    component="cluster",
+    node="controller",
+    image="testbuild/cluster",
+    command=[],
+    hostname="cluster",
+    ports=(
+        PortBinding(22, "127.0.0.1", 2222, "cluster.sshPort"),
+        PortBinding(6820, "127.0.0.1", 6820, "cluster.slurmrestd.port"),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("engine_says", "port", "key"),
+    [
+        ("Bind for 127.0.0.1:6820 failed: port is already allocated", "6820", "slurmrestd.port"),
+        (
+            "Error starting userland proxy: listen tcp4 127.0.0.1:2222: bind: address already in"
+            " use",
+            "2222",
+            "cluster.sshPort",
+        ),
+    ],
+)
+def test_a_taken_port_is_named_with_its_key_and_no_other(engine_says: str, port: str, key: str):
+    error = _start_error(CONTROLLER, APIError("500", explanation=engine_says))
+    assert f"cannot publish its ports: 127.0.0.1:{port} is already in use" in str(error)
+    assert key in str(error.fix)
+    other = "2222" if port == "6820" else "6820"
+    assert other not in str(error)
+
+
+def test_when_the_engine_names_no_port_every_port_is_named():
+    error = _start_error(CONTROLLER, APIError("500", explanation="port is already allocated"))
+    assert "127.0.0.1:2222 or 127.0.0.1:6820 is already in use" in str(error)
