@@ -106,7 +106,9 @@ def describe(
     if kind == "missing":
         return f"{where}: '{key}' is required (fix: add it; see {guide})"
     message = str(problem["msg"]).removeprefix("Value error, ")
-    fix = fixes.get(str(location[-1]) if location else "", f"see {guide}")
+    # The fix of the innermost named key (an item of a list: the list's key).
+    named = [str(part) for part in location if isinstance(part, str)]
+    fix = fixes.get(named[-1] if named else "", f"see {guide}")
     return f"{where}: {key}: {message}, got {problem.get('input')!r} (fix: {fix})"
 
 

@@ -23,8 +23,8 @@ from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.scenarios import target as scenarios_target
 
 # What a hosted implementation of each generation is judged as, unless its
-# entry's `target:` says otherwise: the API version, then the capabilities'.
-API_VERSIONS = {"v1": ("1.16.1", "1.16"), "v2": ("2.5.6", "2.5")}
+# entry's `target:` says otherwise.
+API_VERSIONS = {"v1": "1.16.1", "v2": "2.5.6"}
 
 
 def describe(context: Context) -> dict[str, Any]:
@@ -34,7 +34,6 @@ def describe(context: Context) -> dict[str, Any]:
         context,
         name=f"testbuild-{config.name}",
         api={"url": context.endpoints(StackEndpoints).url, "version": "1.16.1"},
-        api_version="1.16",
         optional_endpoints=["reservations"],
         limits={
             "uploadMaxMb": config.stack.max_file_size_mb,
@@ -46,12 +45,10 @@ def describe(context: Context) -> dict[str, Any]:
 def describe_hosted(context: Context, entry: Implementation, url: str) -> dict[str, Any]:
     """The target of a hosted implementation: the environment's users, system and
     ground truth, its URL, and what its entry's `target:` sets over them."""
-    version, api_version = API_VERSIONS[entry.api]
     document = _describe(
         context,
         name=f"testbuild-{context.config.name}-{entry.name}",
-        api={"url": url, "version": version},
-        api_version=api_version,
+        api={"url": url, "version": API_VERSIONS[entry.api]},
         optional_endpoints=[],
         limits=None,
     )
@@ -73,7 +70,6 @@ def _describe(
     context: Context,
     name: str,
     api: dict[str, str],
-    api_version: str,
     optional_endpoints: list[str],
     limits: dict[str, int] | None,
 ) -> dict[str, Any]:
@@ -107,14 +103,7 @@ def _describe(
             # node feature ("Requested operation not supported on this system").
             "reservationNodeType": "part01",
         },
-        "capabilities": {
-            "apiVersion": api_version,
-            "scheduler": True,
-            "transfer": "s3",
-            "internalTransfers": True,
-            "sshAuth": config.cluster.ssh_auth,
-            "optionalEndpoints": optional_endpoints,
-        },
+        "capabilities": _capabilities(context, api["version"], optional_endpoints),
         "limits": limits,
         "groundTruth": {
             "ssh": {
@@ -133,6 +122,21 @@ def _describe(
     if limits is None:  # the suites' defaults, unless the entry's `target:` sets them
         del document["limits"]
     return document
+
+
+def _capabilities(context: Context, version: str, optional: list[str]) -> dict[str, Any]:
+    """What the environment offers, in the keys of the target's generation
+    (the suites read a 2.x target's capabilities with v2's keys)."""
+    if version.startswith("2."):
+        return {"scheduler": "slurm", "transfer": "s3", "optionalEndpoints": optional}
+    return {
+        "apiVersion": ".".join(version.split(".")[:2]),
+        "scheduler": True,
+        "transfer": "s3",
+        "internalTransfers": True,
+        "sshAuth": context.config.cluster.ssh_auth,
+        "optionalEndpoints": optional,
+    }
 
 
 def render(context: Context) -> str:

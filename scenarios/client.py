@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import jwt
 import requests
 
-from firecrest_testbuild.scenarios.endpoints import operation_of
+from firecrest_testbuild.scenarios.endpoints import V1, Catalog
 from firecrest_testbuild.scenarios.target import Identity, Target
 from firecrest_testbuild.scenarios.verdict import (
     OPERATION_ATTRIBUTE,
@@ -44,7 +44,8 @@ class Exchange:
     request: str
     response: str
     # The operation the exchange serves: its own, or for a look at a task
-    # (GET /tasks/{taskid}) the operation that created the task.
+    # (GET /tasks/{taskid}; v2: a look at a transfer's job) the operation
+    # that created it.
     subject: tuple[str, str] | None = None
 
 
@@ -57,6 +58,8 @@ class Recorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
     charges: list[tuple[str, str]] = field(default_factory=list)
     task_origins: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The API generation's operations (the `target` fixture sets the target's).
+    catalog: Catalog = V1
 
     @property
     def current(self) -> tuple[str, str]:
@@ -81,7 +84,7 @@ class Recorder:
         request = response.request
         body = request.body if isinstance(request.body, str | bytes) else b""
         shown = body[:300] if isinstance(body, str) else body[:300].decode(errors="replace")
-        operation = operation_of(request.method or "", path)
+        operation = self.catalog.operation_of(request.method or "", path)
         test, phase = self.current
         exchange = Exchange(
             test=test,
@@ -109,22 +112,36 @@ class Recorder:
         return " ".join(found) if found else None
 
     def _subject(self, path: str, operation: tuple[str, str] | None) -> tuple[str, str] | None:
-        if operation == ("GET", "/tasks/{taskid}"):
+        if operation == self.catalog.follow_up:
             return self.task_origins.get(path.rstrip("/").rsplit("/", 1)[-1], operation)
         return operation
 
     def _remember_task(self, response: requests.Response, operation: tuple[str, str]) -> None:
-        """A 'Task created' answer: later looks at that task serve this operation."""
-        if operation[1].startswith("/tasks") or not response.ok:
+        """A 'Task created' answer (v2: a transfer's job): later looks at that
+        task or job serve this operation."""
+        if operation == self.catalog.follow_up or not response.ok:
             return
         if "json" not in response.headers.get("Content-Type", ""):
             return
         try:
-            task_id = response.json().get("task_id")
-        except (ValueError, AttributeError):
+            task_id = _follow_up_id(response.json())
+        except ValueError:
             return
-        if isinstance(task_id, str):
+        if task_id:
             self.task_origins[task_id] = operation
+
+
+def _follow_up_id(body: object) -> str | None:
+    """The id a created task (v1 `task_id`) or transfer job (v2
+    `transferJob.jobId`) is followed by, if the body names one."""
+    if not isinstance(body, dict):
+        return None
+    task_id = body.get("task_id")
+    if isinstance(task_id, str):
+        return task_id
+    job = body.get("transferJob")
+    job_id = job.get("jobId") if isinstance(job, dict) else None
+    return str(job_id) if isinstance(job_id, str | int) else None
 
 
 def _response_text(response: requests.Response) -> str:
@@ -238,9 +255,11 @@ class Client:
         machine: bool = True,
         token: str | None = None,
         headers: dict[str, str] | None = None,
+        anonymous: bool = False,
         **kwargs: Any,
     ) -> requests.Response:
-        sent = {"Authorization": f"Bearer {token or self.tokens.current()}"}
+        """One recorded exchange; `anonymous`: without any Authorization header."""
+        sent = {} if anonymous else {"Authorization": f"Bearer {token or self.tokens.current()}"}
         if machine:
             sent["X-Machine-Name"] = self.target.system.name
         sent |= headers or {}

@@ -12,7 +12,9 @@ The fixture `testbuild_target` (a running local testbuild, for client
 projects' CI) is the harness's (firecrest_testbuild.harness.pytest_plugin).
 Markers: `requires(capability)` skips a test the target does not offer;
 `source(...)` names where a test's plain asserts come from (verdict.py);
-`covers(*operations)` names the operations a test is about.
+`covers(*operations)` names the operations a test is about; `api(generation)`
+names the API generation (1 or 2) a suite judges: it is deselected for a
+target of the other generation (`api.version`), unmarked tests always run.
 
 Every request the suites' client sends is charged to the test and phase
 (setup, call, teardown) running it; requests of session- and module-scoped
@@ -31,6 +33,7 @@ import pytest
 
 from firecrest_testbuild.scenarios import verdict
 from firecrest_testbuild.scenarios.client import SHARED, Client, Recorder
+from firecrest_testbuild.scenarios.endpoints import CATALOGS
 from firecrest_testbuild.scenarios.target import Target, TargetError, load
 from firecrest_testbuild.scenarios.truth import SystemTruth, Truth
 
@@ -55,6 +58,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "covers(*operations): operations a test is about")
     config.addinivalue_line(
+        "markers", "api(generation): the API generation (1 or 2) the test judges"
+    )
+    config.addinivalue_line(
         "markers", "source(source): where the test's plain asserts come from (verdict.py)"
     )
     config.stash[RECORDER] = Recorder()
@@ -70,6 +76,37 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def recorder_of(config: pytest.Config) -> Recorder:
     return config.stash[RECORDER]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A target judges one API generation: the other generation's suites are
+    deselected (before the report sees them). An unreadable target deselects
+    nothing: the `target` fixture explains it."""
+    path = _target_path(config)
+    if not path:
+        return
+    try:
+        generation = load(Path(path)).generation
+    except TargetError:
+        return
+    # The report's matrix is the generation's even when no test runs.
+    recorder_of(config).catalog = CATALOGS[generation]
+    kept = [item for item in items if _generation_of(item) in (None, generation)]
+    dropped = [item for item in items if item not in kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def _generation_of(item: pytest.Item) -> int | None:
+    marker = item.get_closest_marker("api")
+    return int(marker.args[0]) if marker is not None else None
+
+
+def _target_path(config: pytest.Config) -> str | None:
+    path = config.getoption("--target", default=None) or os.environ.get("TESTBUILD_TARGET")
+    return str(path) if path else None
 
 
 # Each phase of a test: its requests and checks are charged to it.
@@ -180,16 +217,19 @@ def _first_line(report: pytest.TestReport) -> str:
 
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> Target:
-    path = request.config.getoption("--target") or os.environ.get("TESTBUILD_TARGET")
+    path = _target_path(request.config)
     if not path:
         pytest.exit("no target: give --target FILE or set TESTBUILD_TARGET", returncode=4)
     try:
-        return load(Path(path))
+        target = load(Path(path))
     except TargetError as error:
         pytest.exit(
             f"✗ target {error.source} cannot be used:\n  " + "\n  ".join(error.problems),
             returncode=4,
         )
+    # Requests are matched to the operations of the target's API generation.
+    recorder_of(request.config).catalog = CATALOGS[target.generation]
+    return target
 
 
 @pytest.fixture(scope="session")
@@ -202,19 +242,8 @@ def _required_capabilities(request: pytest.FixtureRequest) -> None:
     for marker in request.node.iter_markers("requires"):
         target: Target = request.getfixturevalue("target")
         for capability in marker.args:
-            if not _offers(target, capability):
+            if not target.capabilities.offers(capability):
                 pytest.skip(f"the target does not offer '{capability}'")
-
-
-def _offers(target: Target, capability: str) -> bool:
-    capabilities = target.capabilities
-    if capability == "scheduler":
-        return capabilities.scheduler
-    if capability == "s3-transfer":
-        return capabilities.transfer == "s3"
-    if capability == "internal-transfers":
-        return capabilities.internal_transfers and capabilities.scheduler
-    return capability in capabilities.optional_endpoints
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from firecrest_testbuild.scenarios import SUITE_VERSION, verdict
-from firecrest_testbuild.scenarios.endpoints import API_VERSION, AREAS, OPERATIONS, OUT_OF_SCOPE
+from firecrest_testbuild.scenarios.endpoints import V1, Catalog
 from firecrest_testbuild.scenarios.report_html import page
 
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
@@ -100,15 +100,17 @@ class ReportCollector:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         from firecrest_testbuild.scenarios.plugin import recorder_of
 
+        recorder = recorder_of(self.config)
         document = build(
             cases=list(self.cases.values()),
-            exchanges=recorder_of(self.config).exchanges,
+            exchanges=recorder.exchanges,
             target=_target_summary(self.config),
             parameters=[arg for arg in sys.argv[1:] if "secret" not in arg.lower()],
             started=self.started,
             finished=_now(),
             duration_seconds=time.monotonic() - self.clock,
             strict=verdict.strict(self.config),
+            catalog=recorder.catalog,
         )
         write(document, self.folder)
 
@@ -122,18 +124,20 @@ def build(
     finished: str,
     duration_seconds: float = 0.0,
     strict: bool = False,
+    catalog: Catalog = V1,
 ) -> dict[str, Any]:
+    """The report of one run; `catalog`: the operations of the API generation judged."""
     by_test: dict[str, list[Any]] = {}
     for exchange in exchanges:
         by_test.setdefault(exchange.test, []).append(exchange)
     judged = [_Judged(case, by_test.get(case.id, []), strict) for case in cases]
-    matrix = _matrix(judged)
+    matrix = _matrix(judged, catalog)
     known = {case.id for case in cases}
     return {
         "suite": {
-            "name": "firecrest-v1-conformance",
+            "name": catalog.suite,
             "version": SUITE_VERSION,
-            "api_version": API_VERSION,
+            "api_version": catalog.api_version,
         },
         "target": target,
         "parameters": parameters,
@@ -144,7 +148,7 @@ def build(
         "totals": {
             status: sum(c.status == status for c in cases) for status in (PASS, FAIL, SKIP, ERROR)
         },
-        "scores": _scores(matrix, cases),
+        "scores": _scores(matrix, cases, catalog.areas),
         "scores_by_level": _level_scores(cases),
         "scores_by_area": {
             area: _level_scores([c for c in cases if c.area == area])
@@ -255,7 +259,7 @@ def _sources(case: Case) -> list[dict[str, str]]:
     return list(unique.values())
 
 
-def _matrix(judged: list[_Judged]) -> list[dict[str, Any]]:
+def _matrix(judged: list[_Judged], catalog: Catalog) -> list[dict[str, Any]]:
     results: dict[str, dict[str, list[str]]] = {}
     warnings: dict[str, list[str]] = {}
 
@@ -277,11 +281,11 @@ def _matrix(judged: list[_Judged]) -> list[dict[str, Any]]:
             for operation in check.get("about", []):
                 warnings.setdefault(operation, []).append(f"{case.id}: {check['message']}")
     rows = []
-    for method, path, area in OPERATIONS:
+    for method, path, area in catalog.operations:
         key = f"{method} {path}"
         seen = results.get(key, {})
-        if (method, path) in OUT_OF_SCOPE:
-            status, detail = "out-of-scope", OUT_OF_SCOPE[(method, path)]
+        if (method, path) in catalog.out_of_scope:
+            status, detail = "out-of-scope", catalog.out_of_scope[(method, path)]
         elif FAIL in seen:
             status, detail = "fail", ", ".join(sorted(set(seen[FAIL])))
         elif PASS in seen:
@@ -303,9 +307,11 @@ def _matrix(judged: list[_Judged]) -> list[dict[str, Any]]:
     return rows
 
 
-def _scores(matrix: list[dict[str, Any]], cases: list[Case]) -> dict[str, Any]:
+def _scores(
+    matrix: list[dict[str, Any]], cases: list[Case], areas: tuple[str, ...]
+) -> dict[str, Any]:
     scores: dict[str, Any] = {}
-    for area in AREAS:
+    for area in areas:
         if area == "auth":
             judged = [c for c in cases if c.area == "auth" and c.status != SKIP]
             passed = sum(c.status == PASS for c in judged)
@@ -514,6 +520,8 @@ def _target_summary(config: pytest.Config) -> dict[str, Any]:
     except TargetError:
         return {"name": path}
     summary: dict[str, Any] = target.public()
+    if target.generation == 2:
+        return summary | _app_version(target)
     general = _general_parameters(target)
     if isinstance(general, str):
         summary["reported"] = general
@@ -537,6 +545,19 @@ def _general_parameters(target: Any) -> dict[str, str] | str:
         return {str(p["name"]): str(p["value"]) for p in general}
     except Exception as error:  # a report must be written whatever the target does
         return f"unknown ({type(error).__name__})"
+
+
+def _app_version(target: Any) -> dict[str, Any]:
+    """What a v2 target says it is: the F7T-AppVersion header of its answers
+    (pyfirecrest reads it; v2 names no implementation)."""
+    from firecrest_testbuild.scenarios.v2.api import ApiV2
+
+    try:
+        version = ApiV2(target, target.identities[0]).app_version()
+    except Exception as error:  # a report must be written whatever the target does
+        return {"reported": f"unknown ({type(error).__name__})"}
+    reported = f"F7T-AppVersion={version}" if version else "no F7T-AppVersion"
+    return {"reported": reported, "version": version}
 
 
 def _now() -> str:

@@ -205,8 +205,11 @@ def _header(document: Mapping[str, Any], title: str, level: int = 1) -> str:
             ),
         ),
     ]
+    generation = _generation(suite)
     if target.get("reported"):
-        facts.append(("/status/parameters", f"<code>{_e(target.get('reported'))}</code>"))
+        # What the target says of itself: v1 in /status/parameters, v2 in F7T-AppVersion.
+        where = "Reported" if generation == "v2" else "/status/parameters"
+        facts.append((where, f"<code>{_e(target.get('reported'))}</code>"))
     facts += [
         (
             "Suite",
@@ -222,7 +225,7 @@ def _header(document: Mapping[str, Any], title: str, level: int = 1) -> str:
     tag = f"h{level}"
     return (
         "<header class='report'>"
-        + ("<p class='kicker'>FirecREST v1 conformance report</p>" if level == 1 else "")
+        + (f"<p class='kicker'>FirecREST {generation} conformance report</p>" if level == 1 else "")
         + f"<{tag}>{_e(title)}</{tag}>"
         + "<div class='headline'>"
         + f"<span class='overall'>{_e(_percent(overall))}"
@@ -753,7 +756,16 @@ def _implementation(target: Mapping[str, Any]) -> tuple[str, str, str]:
     build_name, _, build_version = build.partition(" ")
     implementation = _text(target.get("implementation")) or build_name
     version = _text(target.get("version")) or build_version
-    return implementation, version, reported.get("FIRECREST_VERSION", "")
+    return (
+        implementation,
+        version,
+        reported.get("FIRECREST_VERSION", "") or reported.get("F7T-AppVersion", ""),
+    )
+
+
+def _generation(suite: Mapping[str, Any]) -> str:
+    """v1 or v2: the generation the suite judged (reports before v2 are v1)."""
+    return "v2" if _text(suite.get("name")).startswith("firecrest-v2") else "v1"
 
 
 def _parse_time(value: Any) -> datetime.datetime | None:

@@ -38,7 +38,13 @@ class TargetError(FileProblems):
 
 class Api(Strict):
     url: Annotated[str, Field(pattern=r"^https?://\S+$")]
-    version: str = "1.16.1"  # what the deployment says it implements
+    # What the deployment says it implements; its generation (1.x or 2.x)
+    # selects the suites and how `capabilities` is read.
+    version: Annotated[str, Field(pattern=r"^[12]\.\d+(\.\d+)*$")] = "1.16.1"
+
+    @property
+    def generation(self) -> int:
+        return int(self.version.split(".", 1)[0])
 
 
 class ExpiryProbe(Strict):
@@ -75,12 +81,52 @@ class System(Strict):
 
 
 class Capabilities(Strict):
+    """What a 1.x target offers (api.version 1.x)."""
+
     api_version: str = "1.16"
     scheduler: bool = True  # /compute works against a real scheduler
     transfer: Literal["s3", "none"] = "s3"  # /storage/xfer-external
     internal_transfers: bool = True  # /storage/xfer-internal
     ssh_auth: Literal["certificate", "static-key"] = "certificate"
-    optional_endpoints: tuple[str, ...] = ()  # "reservations": /reservations is offered
+    # "reservations": /reservations is offered
+    optional_endpoints: tuple[Literal["reservations"], ...] = ()
+
+    def offers(self, capability: str) -> bool:
+        """Whether a suite's `requires(capability)` holds for this target."""
+        if capability == "api-1":
+            return True
+        if capability == "scheduler":
+            return self.scheduler
+        if capability == "s3-transfer":
+            return self.transfer == "s3"
+        if capability == "internal-transfers":
+            return self.internal_transfers and self.scheduler
+        return capability in self.optional_endpoints
+
+
+class CapabilitiesV2(Strict):
+    """What a 2.x target offers (api.version 2.x)."""
+
+    scheduler: Literal["slurm", "pbs", "none"] = "slurm"  # the system's scheduler type
+    # How large files travel (transferDirectives.transferMethod): s3 (presigned
+    # multipart parts), streamer, or none (only the small-file ops).
+    transfer: Literal["s3", "streamer", "none"] = "s3"
+    # "attach": PUT /compute/{system}/jobs/{id}/attach is offered (srun --overlap).
+    optional_endpoints: tuple[Literal["attach"], ...] = ()
+
+    def offers(self, capability: str) -> bool:
+        if capability == "api-2":
+            return True
+        if capability == "scheduler":
+            return self.scheduler != "none"
+        if capability in ("slurm", "pbs"):
+            return self.scheduler == capability
+        if capability == "s3-transfer":
+            return self.transfer == "s3" and self.scheduler != "none"
+        # Transfer operations (cp, mv, rm, compress, extract) run as scheduler jobs.
+        if capability == "transfer-jobs":
+            return self.scheduler != "none"
+        return capability in self.optional_endpoints
 
 
 class Limits(Strict):
@@ -118,7 +164,8 @@ class Target(Strict):
     auth: Auth
     identities: Annotated[tuple[Identity, ...], Field(min_length=2)]
     system: System
-    capabilities: Capabilities = Capabilities()
+    # Read as Capabilities or CapabilitiesV2 by api.version (see `parse`).
+    capabilities: Capabilities | CapabilitiesV2 = Capabilities()
     limits: Limits = Limits()
     ground_truth: GroundTruth = GroundTruth()
 
@@ -127,6 +174,11 @@ class Target(Strict):
         if len({identity.name for identity in self.identities}) < 2:
             raise ValueError("identities must name two different users")
         return self
+
+    @property
+    def generation(self) -> int:
+        """1 or 2: the API generation the target implements (api.version)."""
+        return self.api.generation
 
     def public(self) -> dict:
         """The description without secrets, for reports."""
@@ -155,9 +207,40 @@ def parse(text: str, source: str, environ: dict[str, str]) -> Target:
         for variable, (section, key) in ENVIRONMENT_OVERRIDES.items():
             if environ.get(variable):
                 document.data.setdefault(section, {})[key] = environ[variable]
-        return strictyaml.validate(Target, document, guide=GUIDE)
+        model = TargetV2 if _declared_generation(document.data) == "2" else TargetV1
+        return strictyaml.validate(model, document, fixes=FIXES, guide=GUIDE)
     except FileProblems as problems:
         raise TargetError(source, problems.problems) from problems
+
+
+class TargetV1(Target):
+    """A 1.x target: its capabilities are read as Capabilities."""
+
+    capabilities: Capabilities = Capabilities()
+
+
+class TargetV2(Target):
+    """A 2.x target: its capabilities are read as CapabilitiesV2 (unknown
+    keys, e.g. v1's internalTransfers, are errors naming the v2 keys)."""
+
+    capabilities: CapabilitiesV2 = CapabilitiesV2()
+
+
+FIXES = {
+    "version": "give the API version the deployment implements: 1.x (e.g. 1.16.1) or 2.x"
+    " (e.g. 2.5.6)",
+    "scheduler": "a 1.x target: true or false; a 2.x target: slurm, pbs or none",
+    "transfer": "a 1.x target: s3 or none; a 2.x target: s3, streamer or none",
+    "optionalEndpoints": "a 1.x target: [reservations]; a 2.x target: [attach]",
+}
+
+
+def _declared_generation(data: dict) -> str:
+    """The generation api.version names ("1" when absent or unreadable: the
+    version's own check then explains what is wrong)."""
+    api = data.get("api")
+    version = api.get("version") if isinstance(api, dict) else None
+    return str(version).split(".", 1)[0] if version is not None else "1"
 
 
 def _from_environment(name: str, environ: dict[str, str], missing: list[str]) -> str:

@@ -18,6 +18,8 @@ from firecrest_testbuild.scenarios.expect import refused_at_once_or_by_task
 from firecrest_testbuild.scenarios.target import Identity
 from firecrest_testbuild.scenarios.verdict import must, spec, tutorial
 
+pytestmark = pytest.mark.api(1)
+
 PROBE = "/status/systems"
 # The tutorial ("Obtain credentials"): "FirecREST API will return helpful
 # messages in case the access token is invalid or has expired".

@@ -22,7 +22,11 @@ PYFIRECREST = client_source(
     "walks the tutorial: systems, list, upload, submit, poll, download, external transfers",
 )
 
-pytestmark = [pytest.mark.requires("scheduler"), pytest.mark.requires("s3-transfer")]
+pytestmark = [
+    pytest.mark.api(1),
+    pytest.mark.requires("scheduler"),
+    pytest.mark.requires("s3-transfer"),
+]
 
 
 class _Tokens:

@@ -20,7 +20,7 @@ from firecrest_testbuild.scenarios.expect import (
 from firecrest_testbuild.scenarios.truth import Truth
 from firecrest_testbuild.scenarios.verdict import must, reference, should, spec, tutorial
 
-pytestmark = pytest.mark.requires("scheduler")
+pytestmark = [pytest.mark.api(1), pytest.mark.requires("scheduler")]
 
 QUICK = (
     b"#!/bin/bash\n#SBATCH --job-name=conformance\n#SBATCH --time=2:00\n"

@@ -17,7 +17,7 @@ from firecrest_testbuild.scenarios.client import Client
 from firecrest_testbuild.scenarios.expect import unknown_machine_refused
 from firecrest_testbuild.scenarios.verdict import reference, should, spec
 
-pytestmark = pytest.mark.requires("reservations")
+pytestmark = [pytest.mark.api(1), pytest.mark.requires("reservations")]
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # "(YYYY-MM-DDTHH:MM:SS)" in the description
 REFERENCE = "reservations.py"

@@ -9,6 +9,8 @@ from firecrest_testbuild.scenarios.client import Client
 from firecrest_testbuild.scenarios.verdict import client as client_source
 from firecrest_testbuild.scenarios.verdict import reference, should, spec
 
+pytestmark = pytest.mark.api(1)
+
 # The description gives a Service's status no values; the reference's status.py
 # says "available" or "not available" (the description's System says "unavailable").
 SERVICE_STATES = {"available", "unavailable", "not available"}

@@ -18,6 +18,8 @@ from firecrest_testbuild.scenarios.test_compute import ENDED, accounted
 from firecrest_testbuild.scenarios.truth import Truth
 from firecrest_testbuild.scenarios.verdict import must, spec, tutorial
 
+pytestmark = pytest.mark.api(1)
+
 MB = 1024 * 1024
 
 

@@ -12,7 +12,7 @@ from firecrest_testbuild.scenarios.client import Client
 from firecrest_testbuild.scenarios.verdict import client as client_source
 from firecrest_testbuild.scenarios.verdict import reference, should, spec
 
-pytestmark = pytest.mark.requires("scheduler")
+pytestmark = [pytest.mark.api(1), pytest.mark.requires("scheduler")]
 
 
 @pytest.fixture(scope="module")

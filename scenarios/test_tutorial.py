@@ -23,7 +23,11 @@ from firecrest_testbuild.scenarios.test_storage import post_form
 from firecrest_testbuild.scenarios.truth import Truth
 from firecrest_testbuild.scenarios.verdict import tutorial
 
-pytestmark = [pytest.mark.requires("scheduler"), pytest.mark.requires("s3-transfer")]
+pytestmark = [
+    pytest.mark.api(1),
+    pytest.mark.requires("scheduler"),
+    pytest.mark.requires("s3-transfer"),
+]
 
 # "List the contents of a directory": the two error headers, as the tutorial shows them.
 PERMISSION_DENIED = "User does not have permissions to access machine or path"

@@ -15,6 +15,8 @@ from firecrest_testbuild.scenarios.expect import refused, unknown_machine_refuse
 from firecrest_testbuild.scenarios.truth import Truth
 from firecrest_testbuild.scenarios.verdict import must, reference, should, spec
 
+pytestmark = pytest.mark.api(1)
+
 TEXT = b"one\ntwo\nthree\n"
 
 

@@ -91,12 +91,12 @@ class Truth:
 
     def system(self, what: str) -> SystemTruth | None:
         if self._system is None:
-            self._skipped(what, "the target grants no SSH access (groundTruth.ssh)")
+            self.note(what, "the target grants no SSH access (groundTruth.ssh)")
         return self._system
 
     def store(self, what: str) -> Minio | None:
         if self._s3 is None:
-            self._skipped(what, "the target grants no S3 access (groundTruth.s3)")
+            self.note(what, "the target grants no S3 access (groundTruth.s3)")
             return None
         secure = self._s3.url.startswith("https://")
         return Minio(
@@ -107,5 +107,6 @@ class Truth:
             region=self._s3.region,
         )
 
-    def _skipped(self, what: str, why: str) -> None:
+    def note(self, what: str, why: str) -> None:
+        """A check this test could not make, with why (reported as skipped)."""
         self._node.user_properties.append(("skipped-check", f"{what}: {why}"))

@@ -5,6 +5,7 @@ product carries no fault switches; the faults live here."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+# Requests to this path the proxy answers itself, 200 with nothing, never forwarded
+# (where a fault sends what should have reached the object store).
+SWALLOWED = "/__swallowed"
 
 
 @dataclass
@@ -56,6 +60,11 @@ class FaultProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length) if length else b""
+                if self.path.startswith(SWALLOWED):
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 upstream = requests.request(
                     self.command,
@@ -136,3 +145,78 @@ ALL_FAULTS: list[Fault] = [
     exists_header_dropped,
     unknown_service_body_changed,
 ]
+
+
+# FirecREST v2: the faults the v2 suites must catch (tests/integration/test_conformance_v2.py).
+
+V2_LS = re.compile(r"^/filesystem/[^/]+/ops/ls/?$")
+V2_TRANSFER = re.compile(r"^/filesystem/[^/]+/transfer/[a-z]+/?$")
+V2_JOB = re.compile(r"^/compute/[^/]+/jobs/([^/]+)/?$")
+
+
+def v2_missing_path_is_not_an_error(method: str, path: str, answer: Answer) -> None:
+    """ls of a path that does not exist answers 200 with an empty listing
+    (an unknown system's refusal and a refused token stay as they are)."""
+    if not V2_LS.match(path) or not 400 <= answer.status < 500 or answer.status in (401, 403):
+        return
+    if "system" in answer.body.decode(errors="replace").lower():
+        return
+    answer.status = 200
+    answer.replace_json({"output": []})
+
+
+def v2_ls_hides_dot_files(method: str, path: str, answer: Answer) -> None:
+    if V2_LS.match(path) and answer.status == 200:
+        document = answer.json()
+        entries = document.get("output") or []
+        document["output"] = [
+            e for e in entries if not e["name"].rsplit("/", 1)[-1].startswith(".")
+        ]
+        answer.replace_json(document)
+
+
+class V2TransferJobsNeverEnd:
+    """The job of every transfer stays RUNNING whatever the scheduler says."""
+
+    def __init__(self) -> None:
+        self.jobs: set[str] = set()
+
+    def __call__(self, method: str, path: str, answer: Answer) -> None:
+        if V2_TRANSFER.match(path) and answer.status in (200, 201):
+            self.jobs.add(str(answer.json()["transferJob"]["jobId"]))
+        job = V2_JOB.match(path)
+        if job and method == "GET" and job.group(1) in self.jobs and answer.status == 200:
+            document = answer.json()
+            for each in document.get("jobs") or []:
+                each["status"]["state"] = "RUNNING"
+            answer.replace_json(document)
+
+
+class V2MultipartCompletionIgnored:
+    """An upload's completeUploadUrl points at the proxy, which answers 200
+    and drops it: the object is never assembled in the store. `proxy` is the
+    proxy's URL (set once it runs)."""
+
+    def __init__(self) -> None:
+        self.proxy = ""
+
+    def __call__(self, method: str, path: str, answer: Answer) -> None:
+        if path.rstrip("/").endswith("/transfer/upload") and answer.status == 201:
+            document = answer.json()
+            directives = document.get("transferDirectives") or {}
+            if directives.get("completeUploadUrl"):
+                directives["completeUploadUrl"] = f"{self.proxy}{SWALLOWED}"
+                answer.replace_json(document)
+
+
+def v2_error_message_dropped(method: str, path: str, answer: Answer) -> None:
+    """Client errors lose the ApiResponseError's required 'message'."""
+    if not 400 <= answer.status < 500:
+        return
+    try:
+        document = answer.json()
+    except ValueError:
+        return
+    if isinstance(document, dict) and "message" in document:
+        del document["message"]
+        answer.replace_json(document)

@@ -430,6 +430,20 @@ def test_a_hosted_target_is_the_environments_with_its_url_and_its_own_settings(t
     assert parse_target(written, "theirs.yaml", {}).limits.upload_max_mb == 2
 
 
+def test_a_hosted_v2_target_has_v2s_capabilities(tmp_path: Path):
+    text = "implementations: [{name: theirs, api: v2, image: a/b}]\n"
+    env = environment(tmp_path, text)
+    context = env._context(env._existing_images(), engine_cpus=2)
+    written = target.render_hosted(context, env.config.implementations[0], "http://127.0.0.1:1")
+    parsed = parse_target(written, "theirs.yaml", {})
+    assert parsed.generation == 2
+    assert parsed.capabilities.model_dump(by_alias=True) == {
+        "scheduler": "slurm",
+        "transfer": "s3",
+        "optionalEndpoints": (),
+    }
+
+
 def test_a_target_the_suites_could_not_read_is_an_error_of_up(tmp_path: Path):
     text = (
         "implementations: [{name: theirs, api: v1, image: a/b,"

@@ -195,14 +195,16 @@ def test_ground_truth_not_granted_is_recorded_as_a_skipped_check():
 
 
 def scenario_tests() -> list[tuple[str, Any]]:
-    """Every test function of the suites (scenarios/test_*.py), by id."""
+    """Every test function of the suites (scenarios/test_*.py and
+    scenarios/v2/test_*.py), by id."""
     found = []
-    for module_info in pkgutil.iter_modules(scenarios.__path__):
-        if not module_info.name.startswith("test_"):
+    prefix = "firecrest_testbuild.scenarios."
+    for module_info in pkgutil.walk_packages(scenarios.__path__, prefix):
+        if not module_info.name.rsplit(".", 1)[-1].startswith("test_"):
             continue
-        module = importlib.import_module(f"firecrest_testbuild.scenarios.{module_info.name}")
+        module = importlib.import_module(module_info.name)
         found += [
-            (f"{module_info.name}::{name}", function)
+            (f"{module_info.name.removeprefix(prefix)}::{name}", function)
             for name, function in vars(module).items()
             if name.startswith("test_") and callable(function)
         ]
