@@ -134,8 +134,15 @@ def _parser() -> argparse.ArgumentParser:
     judged.add_argument(
         "--all",
         action="store_true",
-        help="judge the stack and every hosted implementation, each in REPORT/<name>/, and"
-        " compare each implementation with the stack (REPORT/compare-<name>.html)",
+        help="judge the stack (each API it serves) and every hosted implementation, each in"
+        " REPORT/<name>/, and compare each implementation with the stack's API of its"
+        " generation (REPORT/compare-<name>.html)",
+    )
+    suites.add_argument(
+        "--api",
+        choices=("v1", "v2"),
+        default="v1",
+        help="which of this environment's stack APIs to judge (default: v1, the tutorial's)",
     )
     suites.add_argument(
         "--report", type=Path, default=Path("out"), help="report folder (default: ./out)"
@@ -356,7 +363,7 @@ def _conformance(arguments: argparse.Namespace) -> int:
         target = environment.implementation_target(arguments.implementation)
         return _judge(arguments, target, arguments.report)
     if not arguments.all:
-        return _judge(arguments, environment.target_file(), arguments.report)
+        return _judge(arguments, environment.target_file(arguments.api), arguments.report)
     return _judge_all(arguments, environment)
 
 
@@ -370,18 +377,23 @@ def _judge_all(arguments: argparse.Namespace, environment: Environment) -> int:
     """The stack and each implementation, one after the other, then each
     implementation beside the stack; the worst exit code."""
     report: Path = arguments.report
-    targets = {"stack": environment.target_file()} | {
+    # Each implementation is compared with the stack's API of its generation.
+    stacks = {
+        api: name
+        for api, name in (("v1", "stack"), ("v2", "stack-v2"))
+        if environment.state_has_target(api)
+    }
+    targets = {name: environment.target_file(api) for api, name in stacks.items()} | {
         hosted.name: environment.implementation_target(hosted.name)
         for hosted in environment.implementations
     }
     codes = [_judge(arguments, target, report / name) for name, target in targets.items()]
-    for name in list(targets)[1:]:
-        page = report / f"compare-{name}.html"
-        print(
-            conformance.compare(
-                report / "stack" / "report.json", report / name / "report.json", html=page
-            )
-        )
+    for hosted in environment.implementations:
+        if hosted.entry.api not in stacks:
+            continue
+        stack = report / stacks[hosted.entry.api] / "report.json"
+        page = report / f"compare-{hosted.name}.html"
+        print(conformance.compare(stack, report / hosted.name / "report.json", html=page))
         print(f"compare page: {page}")
     return max(codes)
 

@@ -19,6 +19,7 @@ from firecrest_testbuild.harness import compose, engine, hosting, target
 from firecrest_testbuild.harness import config as config_module
 from firecrest_testbuild.harness.components import Component, Context, discover, start_order
 from firecrest_testbuild.harness.config import EnvironmentConfig, User
+from firecrest_testbuild.harness.contracts import StackEndpoints
 from firecrest_testbuild.harness.endpoints import EnvironmentEndpoints, UserEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageBuilder, ImageSpec
@@ -112,7 +113,10 @@ class Environment:
                 self.progress.detail("removing what this run created (use --retain to keep it)")
                 self.runtime.down()
             raise
-        self.state.write(self.state.target_file, target.render(context))
+        stack = context.endpoints(StackEndpoints)
+        self._write_target(self.state.target_file, target.render(context) if stack.url else None)
+        v2 = target.render_v2(context) if stack.v2_url else None
+        self._write_target(self.state.v2_target_file, v2)
         for implementation in self.implementations:
             self.state.write(
                 self.state.implementation_target(implementation.name),
@@ -151,9 +155,29 @@ class Environment:
         with stage(f"{component.name}: ready"):
             self._wait(context, component, component.ready(context))
 
-    def target_file(self) -> Path:
-        """The conformance target description `up` writes (see harness/target.py)."""
-        return self.state.target_file
+    def _write_target(self, path: Path, text: str | None) -> None:
+        """A target file of an API the stack serves; none of one it does not."""
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            self.state.write(path, text)
+
+    def state_has_target(self, api: str) -> bool:
+        """Whether `up` wrote a target file for the stack's API of that generation."""
+        return self.state.stack_target(api).exists()
+
+    def target_file(self, api: str = "v1") -> Path:
+        """The conformance target description `up` wrote for the stack's API of
+        that generation (see harness/target.py)."""
+        path = self.state.stack_target(api)
+        if not path.exists():
+            key = "stack.v2.enabled" if api == "v2" else "stack.v1Enabled"
+            raise TestbuildError(
+                "stack",
+                f"environment '{self.config.name}' serves no FirecREST {api}",
+                fix=f"set {key}: true in the environment file, then 'up'",
+            )
+        return path
 
     def down(self) -> list[str]:
         return down(self.config.name, self.client, self.state.home)

@@ -75,6 +75,15 @@ class EnvironmentState:
         """The conformance target description `up` writes (see harness/target.py)."""
         return self.root / "target.yaml"
 
+    @property
+    def v2_target_file(self) -> Path:
+        """The target description of the stack's FirecREST v2 API (stack.v2)."""
+        return self.root / "target-v2.yaml"
+
+    def stack_target(self, api: str) -> Path:
+        """The target description of the stack's API of generation `api` (v1, v2)."""
+        return self.v2_target_file if api == "v2" else self.target_file
+
     def implementation_target(self, name: str) -> Path:
         """The target description `up` writes for a hosted implementation."""
         return self.root / "targets" / f"{name}.yaml"

@@ -1,7 +1,8 @@
 """The conformance target description of a running environment.
 
-`up` writes it to target.yaml in the environment's state folder (mode 0600:
-it holds the environment's test secrets), so that `testbuild conformance` and
+`up` writes it to target.yaml (the stack's v1 API) and target-v2.yaml (its
+v2 API) in the environment's state folder (mode 0600: they hold the
+environment's test secrets), so that `testbuild conformance [--api v2]` and
 `pytest scenarios/ --target` judge the local stack like any other.
 """
 
@@ -39,6 +40,19 @@ def describe(context: Context) -> dict[str, Any]:
             "uploadMaxMb": config.stack.max_file_size_mb,
             "commandTimeout": config.stack.utilities_timeout,
         },
+    )
+
+
+def describe_v2(context: Context) -> dict[str, Any]:
+    """The target of the stack's FirecREST v2 API (it offers every optional endpoint)."""
+    stack = context.endpoints(StackEndpoints)
+    assert stack.v2_url, "the stack serves no v2 API (stack.v2.enabled is false)"
+    return _describe(
+        context,
+        name=f"testbuild-{context.config.name}-v2",
+        api={"url": stack.v2_url, "version": stack.v2_api_version or API_VERSIONS["v2"]},
+        optional_endpoints=["attach"],
+        limits=None,
     )
 
 
@@ -142,6 +156,11 @@ def _capabilities(context: Context, version: str, optional: list[str]) -> dict[s
 def render(context: Context) -> str:
     header = "# Written by `testbuild up`: the conformance target of this environment.\n"
     return header + yaml.safe_dump(describe(context), sort_keys=False)
+
+
+def render_v2(context: Context) -> str:
+    header = "# Written by `testbuild up`: the conformance target of this environment's v2 API.\n"
+    return header + yaml.safe_dump(describe_v2(context), sort_keys=False)
 
 
 def render_hosted(context: Context, entry: Implementation, url: str) -> str:

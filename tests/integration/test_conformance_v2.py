@@ -1,7 +1,7 @@
 """The v2 conformance suites against the stack's v2 API, and behind the
 fault proxy with v2 faults put in between: each fault fails exactly the
 scenarios that judge what it breaks, and no other. One environment of its
-own (one compute node), its v2 target derived from the v1 one `up` wrote."""
+own (one compute node), judged through the v2 target `up` wrote."""
 
 from __future__ import annotations
 
@@ -84,17 +84,19 @@ def v2_environment(state_home: Path) -> Any:
 def v2_target(
     environment: Environment, folder: Path, url: str | None = None, **limits: Any
 ) -> Path:
-    """The v1 target `up` wrote, turned into the v2 API's: its URL and
-    version, v2's capabilities (the sandbox offers every one)."""
-    description = yaml.safe_load(environment.target_file().read_text())
+    """The v2 target `up` wrote (target-v2.yaml), with another URL (the fault
+    proxy's) and limits when given."""
+    description = yaml.safe_load(environment.target_file("v2").read_text())
     stack = environment.endpoints().components["stack"]
     assert isinstance(stack, StackEndpoints) and stack.v2_url, stack
-    description["api"] = {"url": url or stack.v2_url, "version": stack.v2_api_version or "2.5.6"}
-    description["capabilities"] = {
+    assert description["api"] == {"url": stack.v2_url, "version": stack.v2_api_version}
+    assert description["capabilities"] == {
         "scheduler": "slurm",
         "transfer": "s3",
         "optionalEndpoints": ["attach"],
     }
+    if url:
+        description["api"]["url"] = url
     description["limits"] = {**description.get("limits", {}), **limits}
     path = folder / f"target-v2{'-faulty' if url else ''}.yaml"
     path.write_text(yaml.safe_dump(description))

@@ -466,3 +466,27 @@ def test_the_stacks_target_is_unchanged_by_hosting(tmp_path: Path):
     assert described["limits"] == {"uploadMaxMb": 5, "commandTimeout": 5}
     assert described["capabilities"]["optionalEndpoints"] == ["reservations"]
     assert described["api"]["version"] == "1.16.1"
+
+
+def test_the_stacks_v2_target_is_a_2x_target_of_its_v2_url(tmp_path: Path):
+    env = environment(tmp_path, "stack: {v2: {port: 8123}}\n")
+    context = env._context(env._existing_images(), engine_cpus=2)
+    written = target.render_v2(context)
+    parsed = parse_target(written, "target-v2.yaml", {})
+    assert parsed.generation == 2
+    assert parsed.capabilities.model_dump(by_alias=True) == {
+        "scheduler": "slurm",
+        "transfer": "s3",
+        "optionalEndpoints": ("attach",),
+    }
+    described = target.describe_v2(context)
+    assert described["api"] == {"url": "http://127.0.0.1:8123", "version": "2.5.6"}
+    assert described["identities"] == target.describe(context)["identities"]
+
+
+def test_judging_an_api_the_stack_does_not_serve_says_how_to_switch_it_on(tmp_path: Path):
+    env = environment(tmp_path, "stack: {v2: {enabled: false}}\n")
+    with pytest.raises(TestbuildError) as caught:
+        env.target_file("v2")
+    assert caught.value.message == f"environment '{env.config.name}' serves no FirecREST v2"
+    assert "stack.v2.enabled: true" in str(caught.value.fix)
