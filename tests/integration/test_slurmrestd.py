@@ -1,6 +1,7 @@
 """slurmrestd on the Slurm 24.11 controller, with auth/jwt checking Keycloak's
 tokens against the realm's keys (cluster.slurmrestd): a user's real token
-submits and lists that user's jobs; a token whose user differs from
+submits and lists that user's jobs, directly and through the v2 stack in its
+`rest` connection mode; a token whose user differs from
 X-SLURM-USER-NAME, an expired one, one of another realm and one signed by
 another key are refused.
 
@@ -28,6 +29,7 @@ from firecrest_testbuild.harness.contracts import (
 )
 from firecrest_testbuild.harness.environment import Environment
 from tests.integration.conftest import environment_for, eventually, keycloak, login_node
+from tests.integration.test_stack_v2 import V2, wait_for_state
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +42,8 @@ def env(state_home: Path) -> Iterator[Environment]:
         state_home,
         "cluster: {slurm: '24.11', sshPort: 0, computeNodes: 1, slurmrestd: {port: 0}}\n",
         keycloak=f"{{port: 0, accessTokenLifespan: {LIFESPAN}}}",
+        # The v2 stack reaches the scheduler through slurmrestd only.
+        stack="{port: 0, v2: {port: 0, connectionMode: rest}}",
     )
     try:
         environment.up()
@@ -183,3 +187,32 @@ def test_env_shows_the_url_and_the_api_versions(env: Environment, rest: Slurmres
     assert printed == {"url": rest.url, "versions": list(rest.versions)}
     assert rest.url.startswith("http://127.0.0.1:")
     assert rest.versions == ("v0.0.40", "v0.0.41", "v0.0.42")
+
+
+class FreshTokenV2(V2):
+    """Tokens here live LIFESPAN seconds: a fresh one for every request."""
+
+    def __init__(self, environment: Environment, user: str) -> None:
+        super().__init__(environment, user)
+        self.environment = environment
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        self.token = token_of(self.environment, self.user)
+        return super().request(method, path, **kwargs)
+
+
+def test_the_v2_stack_in_rest_mode_runs_jobs_through_slurmrestd(env: Environment):
+    api = FreshTokenV2(env, "test1")
+    job = {"script": "#!/bin/bash\nhostname\n", "workingDirectory": "/home/test1"}
+    submitted = api.ok(
+        "POST", "/compute/cluster/jobs", 201, json={"job": {**job, "name": "v2-rest"}}
+    )
+    job_id = submitted["jobId"]
+    finished = wait_for_state(api, job_id, {"COMPLETED", "FAILED", "CANCELLED"})
+    assert (finished["status"]["state"], finished["name"]) == ("COMPLETED", "v2-rest")
+    assert job_id in {listed["jobId"] for listed in api.ok("GET", "/compute/cluster/jobs")["jobs"]}
+    # What only SSH could do is refused, which shows the mode is in effect.
+    by_path = {"scriptPath": "/home/test1/job.sh", "workingDirectory": "/home/test1"}
+    refused = api.request("POST", "/compute/cluster/jobs", json={"job": by_path})
+    assert refused.status_code == 400, refused.text
+    assert "rest connection mode" in refused.json()["message"]
