@@ -19,7 +19,7 @@ pytestmark = pytest.mark.api(2)
 
 TEXT = b"one\ntwo\nthree\n"
 OPS = "/filesystem/{system_name}/ops"
-EXISTS_IS_400 = reference(
+COMMAND_ERROR_STATUS = reference(
     "filesystem/ops/commands (error handling)",
     "'File exists' answers 400; 'Permission denied' and 'Operation not permitted' 403",
 )
@@ -201,7 +201,7 @@ def test_chown(client: ApiV2, other: ApiV2, text_file: str, truth: Truth):
     should(
         to_other.status_code == 403,
         f"chown to another user: {to_other.status_code}",
-        EXISTS_IS_400,
+        COMMAND_ERROR_STATUS,
         about=to_other,
     )
     if (system := truth.system("the owner unchanged on the system")) is not None:
@@ -228,7 +228,7 @@ def test_mkdir(client: ApiV2, folder: str, truth: Truth):
     should(
         again.status_code == 400,
         f"mkdir of an existing folder: {again.status_code}",
-        EXISTS_IS_400,
+        COMMAND_ERROR_STATUS,
         about=again,
     )
 
