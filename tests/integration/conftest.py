@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+import yaml
 from keycloak import KeycloakAdmin
 
 from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
@@ -36,28 +38,42 @@ def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 V2_AUDIENCE = "Firecrest-v2"
 
 
+# Every port an environment publishes, free (0) unless a test sets one: tests
+# run beside each other and beside the user's `make up`.
+FREE_PORTS: dict[str, Any] = {
+    "keycloak": {"port": 0},
+    "minio": {"port": 0, "consolePort": 0},
+    "sshca": {"port": 0},
+    "stack": {"port": 0, "v2": {"port": 0}},
+    "cluster": {"sshPort": 0, "slurmrestd": {"port": 0}},
+}
+
+
+def with_defaults(document: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(document)
+    for key, value in defaults.items():
+        if isinstance(value, dict):
+            merged[key] = with_defaults(merged.get(key) or {}, value)
+        else:
+            merged.setdefault(key, value)
+    return merged
+
+
 def environment_for(
-    state_home: Path,
-    settings: str,
-    stack: str = "{port: 0, v2: {port: 0}}",
-    keycloak: str = "{port: 0}",
+    state_home: Path, settings: str, stack: str = "{}", keycloak: str = "{}"
 ) -> Environment:
     """An environment of its own: unique name, free ports, state under state_home."""
-    name = f"it-{uuid.uuid4().hex[:8]}"
-    free_ports = (
-        f"keycloak: {keycloak}\nminio: {{port: 0, consolePort: 0}}\nsshca: {{port: 0}}\n"
-        f"stack: {stack}\n"
-    )
-    config = parse(f"name: {name}\n{free_ports}{settings}")
+    document = yaml.safe_load(settings) or {}
+    document |= {"stack": yaml.safe_load(stack), "keycloak": yaml.safe_load(keycloak)}
+    document["name"] = f"it-{uuid.uuid4().hex[:8]}"
+    config = parse(yaml.safe_dump(with_defaults(document, FREE_PORTS), sort_keys=False))
     return Environment(config, state_home, Progress())
 
 
 @pytest.fixture(scope="session")
 def session_environment(state_home: Path) -> Iterator[Environment]:
     """The default environment (two compute nodes), up once for the session."""
-    env = environment_for(
-        state_home, "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 2}\n"
-    )
+    env = environment_for(state_home, "cluster: {computeNodes: 2}\n")
     env.up()
     yield env
     env.down()
@@ -76,9 +92,7 @@ def older_slurm_environment(state_home: Path) -> Iterator[Environment]:
     """The Slurm generation that is not the default, two compute nodes like the
     session's: the cluster tests run on both generations."""
     [older] = set(SLURM_RELEASES) - {DEFAULT_SLURM}
-    cluster = (
-        f"cluster: {{sshPort: 0, slurmrestd: {{port: 0}}, computeNodes: 2, slurm: '{older}'}}\n"
-    )
+    cluster = f"cluster: {{computeNodes: 2, slurm: '{older}'}}\n"
     env = environment_for(state_home, cluster)
     env.up()
     yield env
@@ -96,8 +110,8 @@ def split_environment(state_home: Path) -> Iterator[Environment]:
     check: shared by the split, reservations and Keycloak tests."""
     env = environment_for(
         state_home,
-        "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1}\n",
-        stack="{port: 0, layout: split, v2: {port: 0}}",
+        "cluster: {computeNodes: 1}\n",
+        stack="{layout: split}",
         keycloak=f"{{port: 0, audience: {V2_AUDIENCE}}}",
     )
     env.up()

@@ -38,8 +38,7 @@ def v2_environment(state_home: Path) -> Iterator[Environment]:
     models: every way v2 and v1 log in, on one compute node."""
     env = environment_for(
         state_home,
-        "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1, sshAuth: static-key,"
-        " sshCommands: both}\n",
+        "cluster: {computeNodes: 1, sshAuth: static-key, sshCommands: both}\n",
     )
     env.up()
     yield env

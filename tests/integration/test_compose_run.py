@@ -43,9 +43,7 @@ class Composed:
 
 @pytest.fixture
 def composed(tmp_path: Path) -> Iterator[Composed]:
-    environment = environment_for(
-        tmp_path / "state", "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1}\n"
-    )
+    environment = environment_for(tmp_path / "state", "cluster: {computeNodes: 1}\n")
     client = environment.client
     builder = ImageBuilder(client, environment.config.images, Progress())
     for component in COMPONENTS:  # the file names each image's :latest

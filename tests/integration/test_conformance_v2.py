@@ -73,8 +73,7 @@ WARNED = {
 def v2_environment(state_home: Path) -> Any:
     env = environment_for(
         state_home,
-        "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1}\n",
-        stack="{port: 0, v2: {port: 0}}",
+        "cluster: {computeNodes: 1}\n",
     )
     env.up()
     yield env

@@ -23,7 +23,7 @@ def test_static_key_environment_beside_another_then_down_leaves_nothing(
 ):
     static = environment_for(
         tmp_path,
-        "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1, sshAuth: static-key}\n",
+        "cluster: {computeNodes: 1, sshAuth: static-key}\n",
     )
     try:
         static.up()
@@ -54,9 +54,7 @@ def test_a_taken_port_is_explained_and_the_failed_up_leaves_nothing(
     tmp_path: Path, environment: Environment
 ):
     taken = login_node(environment).port
-    clash = environment_for(
-        tmp_path, f"cluster: {{sshPort: {taken}, slurmrestd: {{port: 0}}, computeNodes: 1}}\n"
-    )
+    clash = environment_for(tmp_path, f"cluster: {{sshPort: {taken}, computeNodes: 1}}\n")
     with pytest.raises(TestbuildError) as caught:
         clash.up()
     text = caught.value.explain()

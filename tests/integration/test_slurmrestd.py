@@ -40,7 +40,7 @@ LIFESPAN = 10
 def env(state_home: Path) -> Iterator[Environment]:
     environment = environment_for(
         state_home,
-        "cluster: {slurm: '24.11', sshPort: 0, computeNodes: 1, slurmrestd: {port: 0}}\n",
+        "cluster: {slurm: '24.11', computeNodes: 1}\n",
         keycloak=f"{{port: 0, accessTokenLifespan: {LIFESPAN}}}",
         # The v2 stack reaches the scheduler through slurmrestd only.
         stack="{port: 0, v2: {port: 0, connectionMode: rest}}",

@@ -27,9 +27,7 @@ SYSTEM = "cluster"
 
 @pytest.fixture(scope="module")
 def v2_environment(state_home: Path) -> Iterator[Environment]:
-    env = environment_for(
-        state_home, "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1}\n"
-    )
+    env = environment_for(state_home, "cluster: {computeNodes: 1}\n")
     env.up()
     yield env
     env.down()
