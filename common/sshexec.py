@@ -78,17 +78,21 @@ def run(
     timeout: float = 120,
 ) -> Output:
     """One command in a new session of a logged-in connection."""
+    transport = client.get_transport()
+    if transport is None or not transport.is_active():
+        raise Unreachable(f"the connection to {target.host}:{target.port} is closed")
     try:
-        transport = client.get_transport()
-        assert transport is not None
         channel = transport.open_session(timeout=target.connect_timeout)
         channel.settimeout(timeout)
         channel.exec_command(sent)
         return _collect(channel, stdin)
     except TimeoutError as error:
         raise CommandTimeout(f"no answer within {timeout:g} s") from error
-    except paramiko.SSHException as error:
-        raise Unreachable(str(error)) from error
+    except (paramiko.SSHException, EOFError, OSError) as error:
+        # A connection the server cut while a session opened: paramiko re-raises
+        # its reader thread's EOFError (or a socket error) here.
+        reason = str(error) or type(error).__name__
+        raise Unreachable(f"{target.host}:{target.port}: {reason}") from error
 
 
 def _collect(channel: paramiko.Channel, stdin: bytes) -> Output:

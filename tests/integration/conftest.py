@@ -60,12 +60,17 @@ def with_defaults(document: dict[str, Any], defaults: dict[str, Any]) -> dict[st
 
 
 def environment_for(
-    state_home: Path, settings: str, stack: str = "{}", keycloak: str = "{}"
+    state_home: Path,
+    settings: str,
+    stack: str = "{}",
+    keycloak: str = "{}",
+    name: str | None = None,
 ) -> Environment:
-    """An environment of its own: unique name, free ports, state under state_home."""
+    """An environment of its own: unique name, free ports, state under state_home.
+    With `name`, that environment's settings instead (its next `up` applies them)."""
     document = yaml.safe_load(settings) or {}
     document |= {"stack": yaml.safe_load(stack), "keycloak": yaml.safe_load(keycloak)}
-    document["name"] = f"it-{uuid.uuid4().hex[:8]}"
+    document["name"] = name or f"it-{uuid.uuid4().hex[:8]}"
     config = parse(yaml.safe_dump(with_defaults(document, FREE_PORTS), sort_keys=False))
     return Environment(config, state_home, Progress())
 

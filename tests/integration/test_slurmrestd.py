@@ -1,7 +1,7 @@
 """slurmrestd on the Slurm 24.11 controller, with auth/jwt checking Keycloak's
 tokens against the realm's keys (cluster.slurmrestd): a user's real token
 submits and lists that user's jobs, directly and through the v2 stack in its
-`rest` connection mode; a token whose user differs from
+`rest` and `hybrid` connection modes; a token whose user differs from
 X-SLURM-USER-NAME, an expired one, one of another realm and one signed by
 another key are refused.
 
@@ -36,15 +36,19 @@ pytestmark = pytest.mark.integration
 LIFESPAN = 10
 
 
+CLUSTER = "cluster: {slurm: '24.11', computeNodes: 1}\n"
+KEYCLOAK = f"{{port: 0, accessTokenLifespan: {LIFESPAN}}}"
+
+
+def v2_stack(connection_mode: str) -> str:
+    return f"{{port: 0, v2: {{port: 0, connectionMode: {connection_mode}}}}}"
+
+
 @pytest.fixture(scope="module")
 def env(state_home: Path) -> Iterator[Environment]:
-    environment = environment_for(
-        state_home,
-        "cluster: {slurm: '24.11', computeNodes: 1}\n",
-        keycloak=f"{{port: 0, accessTokenLifespan: {LIFESPAN}}}",
-        # The v2 stack reaches the scheduler through slurmrestd only.
-        stack="{port: 0, v2: {port: 0, connectionMode: rest}}",
-    )
+    # The v2 stack reaches the scheduler through slurmrestd only (the last
+    # test switches it to hybrid).
+    environment = environment_for(state_home, CLUSTER, v2_stack("rest"), KEYCLOAK)
     try:
         environment.up()
         yield environment
@@ -216,3 +220,35 @@ def test_the_v2_stack_in_rest_mode_runs_jobs_through_slurmrestd(env: Environment
     refused = api.request("POST", "/compute/cluster/jobs", json={"job": by_path})
     assert refused.status_code == 400, refused.text
     assert "rest connection mode" in refused.json()["message"]
+
+
+def job_output(api: V2, submission: dict[str, Any], output: str) -> str:
+    """Submit, wait for COMPLETED, and read the job's standard output file."""
+    job = {"workingDirectory": "/home/test1", "standardOutput": output, **submission}
+    job_id = api.ok("POST", "/compute/cluster/jobs", 201, json={"job": job})["jobId"]
+    finished = wait_for_state(api, job_id, {"COMPLETED", "FAILED", "CANCELLED"})
+    assert finished["status"]["state"] == "COMPLETED", finished
+    path = {"path": output}
+    return str(api.ok("GET", "/filesystem/cluster/ops/view", params=path)["output"])
+
+
+def test_the_v2_stack_in_hybrid_mode_sends_scripts_to_slurmrestd_and_the_rest_over_ssh(
+    env: Environment, state_home: Path
+):
+    """Runs last: it switches the module's environment to hybrid."""
+    hybrid = environment_for(
+        state_home, CLUSTER, v2_stack("hybrid"), KEYCLOAK, name=env.config.name
+    )
+    hybrid.up()
+    api = FreshTokenV2(hybrid, "test1")
+    script = "#!/bin/bash\necho ssh=${SSH_CONNECTION:-none}\n"
+    # A script in the request goes to slurmrestd, which hands the job only the
+    # environment it was given: no SSH login's variables.
+    through_rest = job_output(api, {"script": script}, "/home/test1/hybrid-rest.out")
+    assert through_rest.strip() == "ssh=none"
+    # A script by its path, which slurmrestd cannot take, is sbatch'ed over the
+    # user's SSH login (--export=ALL): the job sees that login.
+    login_node(hybrid).run("test1", "cat > /home/test1/hybrid.sh", stdin=script.encode())
+    by_path = {"scriptPath": "/home/test1/hybrid.sh"}
+    over_ssh = job_output(api, by_path, "/home/test1/hybrid-ssh.out")
+    assert over_ssh.startswith("ssh=") and over_ssh.strip() != "ssh=none"
