@@ -7,6 +7,7 @@ checks the two agree. The system's host key is pinned from configuration.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -101,8 +102,11 @@ def _collect(channel: paramiko.Channel, stdin: bytes) -> Output:
     errors: list[bytes] = []
     drain = threading.Thread(target=lambda: errors.append(_read_all(channel.recv_stderr)))
     drain.start()
-    if stdin:
-        channel.sendall(stdin)
+    # A command may end before reading all its input (refused, failed at
+    # once): then its output and exit status say why, not the closed channel.
+    with contextlib.suppress(OSError):
+        if stdin:
+            channel.sendall(stdin)
     channel.shutdown_write()
     out = _read_all(channel.recv)
     drain.join()

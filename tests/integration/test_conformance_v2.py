@@ -1,7 +1,7 @@
 """The v2 conformance suites against the stack's v2 API, and behind the
 fault proxy with v2 faults put in between: each fault fails exactly the
-scenarios that judge what it breaks, and no other. One environment of its
-own (one compute node), judged through the v2 target `up` wrote."""
+scenarios that judge what it breaks, and no other. The session's
+environment, judged through the v2 target `up` wrote."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import yaml
 from firecrest_testbuild.harness import conformance
 from firecrest_testbuild.harness.contracts import StackEndpoints
 from firecrest_testbuild.harness.environment import Environment
-from tests.integration.conftest import environment_for
 from tests.integration.fault_proxy import (
     FaultProxy,
     V2MultipartCompletionIgnored,
@@ -70,14 +69,9 @@ WARNED = {
 
 
 @pytest.fixture(scope="module")
-def v2_environment(state_home: Path) -> Any:
-    env = environment_for(
-        state_home,
-        "cluster: {computeNodes: 1}\n",
-    )
-    env.up()
-    yield env
-    env.down()
+def v2_environment(environment: Environment) -> Environment:
+    """The session's environment: the default one serves FirecREST v2 too."""
+    return environment
 
 
 def v2_target(
@@ -126,8 +120,9 @@ def reports(v2_environment: Environment, tmp_path_factory: pytest.TempPathFactor
     def behind_faults() -> dict[str, Any]:
         with FaultProxy(upstream, faults) as proxy:
             completion.proxy = proxy.url
-            # Jobs the proxy keeps running forever are given up on sooner.
-            target = v2_target(v2_environment, folder, proxy.url, taskTimeout=30)
+            # Jobs the proxy keeps running forever are given up on sooner (as
+            # in the v1 fault run: each transfer scenario waits this long).
+            target = v2_target(v2_environment, folder, proxy.url, taskTimeout=10)
             return run_suites(target, folder / "faults")
 
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import requests
 from firecrest_testbuild.harness.contracts import StackEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import environment_for, eventually, keycloak, login_node
+from tests.integration.conftest import eventually, keycloak, login_node
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +24,9 @@ SYSTEM = "cluster"
 
 
 @pytest.fixture(scope="module")
-def v2_environment(state_home: Path) -> Iterator[Environment]:
-    env = environment_for(state_home, "cluster: {computeNodes: 1}\n")
-    env.up()
-    yield env
-    env.down()
+def v2_environment(environment: Environment) -> Environment:
+    """The session's environment: the default one serves FirecREST v2 too."""
+    return environment
 
 
 class V2:
@@ -106,11 +103,12 @@ def test_a_missing_token_is_401(api: V2):
     assert "message" in response.json()
 
 
-def test_nodes_partitions_and_reservations_come_from_slurm(api: V2):
+def test_nodes_partitions_and_reservations_come_from_slurm(api: V2, v2_environment: Environment):
     nodes = api.ok("GET", f"/status/{SYSTEM}/nodes")["nodes"]
-    assert [node["name"] for node in nodes] == ["c1"]
-    assert nodes[0]["cpus"] >= 1
-    assert set(nodes[0]["state"]) <= {"IDLE", "ALLOCATED", "MIXED"}
+    names = v2_environment.config.cluster.compute_node_names
+    assert [node["name"] for node in nodes] == names
+    assert all(node["cpus"] >= 1 for node in nodes)
+    assert all(set(node["state"]) <= {"IDLE", "ALLOCATED", "MIXED"} for node in nodes)
     partitions = api.ok("GET", f"/status/{SYSTEM}/partitions")["partitions"]
     assert {"part01", "xfer"} <= {partition["name"] for partition in partitions}
     assert api.ok("GET", f"/status/{SYSTEM}/reservations") == {"reservations": []}

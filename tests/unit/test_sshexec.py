@@ -5,6 +5,7 @@ paramiko or socket error that would become a 500."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import paramiko
 import pytest
@@ -28,9 +29,9 @@ class CutTransport:
 
 @dataclass
 class Client:
-    transport: CutTransport | None
+    transport: Any
 
-    def get_transport(self) -> CutTransport | None:
+    def get_transport(self) -> Any:
         return self.transport
 
 
@@ -55,3 +56,46 @@ def test_a_silent_command_is_a_timeout_not_unreachable():
     client = Client(CutTransport(active=True, error=TimeoutError()))
     with pytest.raises(sshexec.CommandTimeout):
         sshexec.run(client, TARGET, "sleep 100", timeout=1)  # type: ignore[arg-type]
+
+
+class EndedEarly:
+    """A channel whose command exited without reading its input (sshd then
+    closes the channel: paramiko's sendall raises 'Socket is closed')."""
+
+    def settimeout(self, timeout: float) -> None:
+        pass
+
+    def exec_command(self, command: str) -> None:
+        pass
+
+    def sendall(self, data: bytes) -> None:
+        raise OSError("Socket is closed")
+
+    def shutdown_write(self) -> None:
+        pass
+
+    def recv(self, size: int) -> bytes:
+        return b""
+
+    def recv_stderr(self, size: int) -> bytes:
+        return b""
+
+    def recv_exit_status(self) -> int:
+        return 1
+
+
+@dataclass
+class OpenTransport:
+    channel: EndedEarly
+
+    def is_active(self) -> bool:
+        return True
+
+    def open_session(self, timeout: float) -> EndedEarly:
+        return self.channel
+
+
+def test_a_command_that_ends_before_reading_its_input_gives_its_exit_status():
+    client = Client(OpenTransport(EndedEarly()))
+    output = sshexec.run(client, TARGET, "cat > /nowhere/x", stdin=b"data")  # type: ignore[arg-type]
+    assert output.exit_status == 1
