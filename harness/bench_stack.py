@@ -1,7 +1,8 @@
 """The service stack's figures for `make bench`: latency and throughput under
 concurrent clients, the tutorial job's turnaround, where a request's time
 goes (certificate signing, SSH round trip), large transfers through the
-staging area, and the conformance suite's running time."""
+staging area, and the conformance suites' running time (each API generation
+the stack serves)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ def stack_figures(environment: Environment, transfer_mb: int = 1024) -> dict[str
         "slurmrestd_turnaround_seconds": slurmrestd_turnaround(environment, user),
         "certificate_signing_ms": certificate_signing_ms(environment),
         "ssh_round_trip_ms": ssh_round_trip_ms(environment, user),
+        "ssh_round_trip_without_wrapper_ms": ssh_round_trip_without_wrapper_ms(environment, user),
         "pooled_commands": pooled_commands(environment, user),
         "sshca_round_trip_ms": sshca_round_trip_ms(environment, user),
         "transfer": transfer_figures(environment, url, headers, user, transfer_mb)
@@ -186,6 +188,42 @@ def ssh_round_trip_ms(environment: Environment, user: str, samples: int = 20) ->
         login.run(user, "true")
         times.append((time.monotonic() - started) * 1000)
     return round(statistics.median(times), 1)
+
+
+BARE_SSHD_PORT = 2223  # inside the controller, for the wrapper's baseline
+
+
+def ssh_round_trip_without_wrapper_ms(
+    environment: Environment, user: str, samples: int = 20
+) -> float | None:
+    """ssh_round_trip_ms's baseline: the same login (a fresh certificate whose
+    force-command is `true`) to the login node's sshd with its configuration
+    and host keys but without the command wrapper: a second sshd on the
+    controller with `ForceCommand none`, reached on the engine's network for
+    the measurement only. None where the host cannot reach container addresses."""
+    controller = environment.runtime.container("controller")
+    pid_file = "/run/sshd-bench.pid"
+    controller.exec_run(
+        ["/usr/sbin/sshd", "-p", str(BARE_SSHD_PORT), "-o", "ForceCommand=none",
+         "-o", f"PidFile={pid_file}"]
+    )  # fmt: skip
+    try:
+        networks = controller.attrs["NetworkSettings"]["Networks"]
+        address = networks[environment.runtime.network_name]["IPAddress"]
+        ssh = environment.context().endpoints(ClusterEndpoints).ssh
+        target = SshTarget(address, BARE_SSHD_PORT, ssh.host_key, connect_timeout=5)
+        ca = environment.state.user_ca.private_key()
+        times = []
+        for _ in range(samples):
+            started = time.monotonic()
+            identity = issue_identity(ca, user, force_command="true")
+            sshexec.execute(target, user, identity.pkey, "true")
+            times.append((time.monotonic() - started) * 1000)
+        return round(statistics.median(times), 1)
+    except sshexec.Unreachable:
+        return None
+    finally:
+        controller.exec_run(["sh", "-c", f"kill $(cat {pid_file})"])
 
 
 def pooled_commands(environment: Environment, user: str, count: int = 200) -> dict[str, float]:
@@ -409,10 +447,19 @@ def _task_reaching(
 
 
 def conformance_run(environment: Environment) -> dict[str, Any]:
-    """The whole conformance suite against the environment: wall time and outcome."""
+    """The whole conformance suites of each API generation the stack serves,
+    one after the other: wall time and outcome of each."""
+    runs = {}
+    for api in ("v1", "v2"):
+        if environment.state.stack_target(api).exists():
+            runs[api] = _suites(environment.target_file(api))
+    return runs
+
+
+def _suites(target: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="testbuild-bench-") as folder:
         started = time.monotonic()
-        conformance.run(environment.target_file(), Path(folder), quiet=True)
+        conformance.run(target, Path(folder), quiet=True)
         seconds = time.monotonic() - started
         totals = conformance.read_report(Path(folder))["totals"]
     return {"seconds": round(seconds, 1), "totals": totals}
@@ -420,6 +467,14 @@ def conformance_run(environment: Environment) -> dict[str, Any]:
 
 def _seconds(value: float | None) -> str:
     return "(no slurmrestd)" if value is None else f"{value:.2f} s"
+
+
+def _without_wrapper(figures: dict[str, Any]) -> str:
+    bare = figures.get("ssh_round_trip_without_wrapper_ms")
+    if bare is None:
+        return "no baseline (container addresses unreachable from here)"
+    ratio = figures["ssh_round_trip_ms"] / bare
+    return f"the same sshd without the wrapper {bare:.1f} ms (ratio {ratio:.2f})"
 
 
 def report(figures: dict[str, Any]) -> list[str]:
@@ -435,17 +490,19 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"    job upload -> COMPLETED {figures['job_turnaround_seconds']:>7.2f} s",
         f"    slurmrestd submit -> COMPLETED {_seconds(figures['slurmrestd_turnaround_seconds'])}",
         f"    certificate signing     {figures['certificate_signing_ms']:>7.2f} ms",
-        f"    SSH round trip (host)   {figures['ssh_round_trip_ms']:>7.1f} ms",
+        f"    SSH round trip (host)   {figures['ssh_round_trip_ms']:>7.1f} ms;"
+        f" {_without_wrapper(figures)}",
         f"    pooled commands (v2)    {figures['pooled_commands']['p50_ms']:>7.1f} ms p50,"
         f" {figures['pooled_commands']['p90_ms']:.1f} ms p90 over one connection"
         f" ({figures['pooled_commands']['commands']} commands)",
         f"    SSH CA sign + login     {figures['sshca_round_trip_ms']:>7.1f} ms (median)",
     ]
-    conformance = figures.get("conformance")
-    if conformance:
-        lines.append(
-            f"  conformance suite         {conformance['seconds']:>7.1f} s  {conformance['totals']}"
-        )
+    suites = figures.get("conformance", {})
+    for api, run in suites.items():
+        lines.append(f"  conformance suites, {api}    {run['seconds']:>7.1f} s  {run['totals']}")
+    if len(suites) > 1:
+        total = sum(run["seconds"] for run in suites.values())
+        lines.append(f"  conformance suites, all    {total:>7.1f} s")
     transfer = figures["transfer"]
     if transfer:
         lines += [
