@@ -3,7 +3,9 @@ user (a static key, or a certificate without force-command) and keep one
 connection per user open, running many plain commands over it, several at
 once. The command wrapper's allow-list applies to each of them, and nothing
 a user can write (~/.bashrc, ~/.ssh/rc) runs before it. The v1 protocol
-(the certificate text as the command) keeps working alongside."""
+(the certificate text as the command) keeps working alongside. The
+environment runs beside the session's, and its `down` (the module's last
+test) leaves nothing and the other one running."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import pytest
 
 from firecrest_testbuild.common import sshexec
 from firecrest_testbuild.common.certificates import issue_identity
-from firecrest_testbuild.common.sshexec import Output, SshTarget
+from firecrest_testbuild.common.sshexec import LoginRefused, Output, SshTarget
 from firecrest_testbuild.harness.contracts import ClusterEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.keys import load_paramiko_key
@@ -251,3 +253,24 @@ def test_no_user_file_runs_before_the_wrapper(v2_environment: Environment):
         writer.run("rm -f /home/test2/.ssh/rc")
         writer.run("cp /etc/skel/.bashrc /home/test2/.bashrc")
         writer.close()
+
+
+def test_a_static_key_logs_in_only_its_own_user(v2_environment: Environment):
+    login = login_node(v2_environment)
+    key = static_key(v2_environment, "test1")
+    ran = login.run_with_key("test1", key, "id -un")
+    assert (ran.exit_status, ran.stdout.strip()) == (0, "test1")
+    with pytest.raises(LoginRefused):
+        login.run_with_key("test2", key, "id")
+
+
+def test_down_beside_another_environment_leaves_nothing_and_the_other_running(
+    v2_environment: Environment, environment: Environment
+):
+    """Runs last: it takes the module's environment down."""
+    assert login_node(v2_environment).port != login_node(environment).port
+    removed = v2_environment.down()
+    assert any(item.startswith("volume ") for item in removed)
+    assert v2_environment.runtime.leftovers() == []
+    assert not v2_environment.state.root.exists()
+    assert environment.status() and all(row["state"] == "running" for row in environment.status())

@@ -1,4 +1,6 @@
-"""Static-key logins, environments side by side, and `down` leaving nothing."""
+"""A failed `up` that leaves nothing, and images that are not rebuilt when
+unchanged. (Static-key logins and `down` beside another environment:
+test_cluster_v2_ssh.py.)"""
 
 from __future__ import annotations
 
@@ -7,47 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from firecrest_testbuild.common.sshexec import LoginRefused
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageBuilder
-from firecrest_testbuild.harness.keys import load_paramiko_key
 from firecrest_testbuild.harness.progress import Progress
 from tests.integration.conftest import environment_for, login_node
 
 pytestmark = pytest.mark.integration
-
-
-def test_static_key_environment_beside_another_then_down_leaves_nothing(
-    tmp_path: Path, environment: Environment
-):
-    static = environment_for(
-        tmp_path,
-        "cluster: {computeNodes: 1, sshAuth: static-key}\n",
-    )
-    try:
-        static.up()
-        assert environment.status() and all(
-            row["state"] == "running" for row in environment.status()
-        )
-        login = login_node(static)
-        assert login.port != login_node(environment).port
-
-        key = load_paramiko_key(static.state.user_key("test1"))
-        result = login.run_with_key("test1", key, "id -un")
-        assert (result.exit_status, result.stdout.strip()) == (0, "test1")
-        refused = login.run_with_key("test1", key, "bash")
-        assert refused.exit_status == 118
-
-        with pytest.raises(LoginRefused):
-            login.run_with_key("test2", key, "id")
-    finally:
-        removed = static.down()
-
-    assert any(item.startswith("volume ") for item in removed)
-    assert static.runtime.leftovers() == []
-    assert not static.state.root.exists()
-    assert all(row["state"] == "running" for row in environment.status())
 
 
 def test_a_taken_port_is_explained_and_the_failed_up_leaves_nothing(
