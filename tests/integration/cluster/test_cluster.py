@@ -102,13 +102,14 @@ def test_srun_on_two_nodes_prints_two_hostnames(login: LoginNode):
 
 
 def test_files_written_on_the_login_node_are_read_on_a_compute_node(login: LoginNode):
-    token = os.urandom(8).hex()
-    login.run("test1", f"echo {token} > /scratch/test1/shared.txt")
+    scratch, home = os.urandom(8).hex(), os.urandom(8).hex()
+    login.run("test1", f"echo {scratch} > /scratch/test1/shared.txt")
+    login.run("test1", f"echo {home} > /home/test1/shared.txt")
     read = login.run(
-        "test1", "srun --nodelist=c2 cat /scratch/test1/shared.txt /home/test1/input_file"
+        "test1", "srun --nodelist=c2 cat /scratch/test1/shared.txt /home/test1/shared.txt"
     )
     assert read.exit_status == 0, read.stderr
-    assert read.stdout.startswith(token)
+    assert read.stdout.split() == [scratch, home]
 
 
 def test_users_have_the_same_uid_on_every_node(environment: Environment):
