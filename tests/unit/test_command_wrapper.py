@@ -22,7 +22,7 @@ from firecrest_testbuild.harness.keys import KeyPair
 from firecrest_testbuild.harness.paths import CLUSTER, IMAGES
 
 LIBEXEC = IMAGES / "cluster/files/usr/local/libexec"
-WRAPPER = LIBEXEC / "testbuild-command-wrapper"
+WRAPPER = LIBEXEC / "testbuild_command_wrapper.py"
 SLURM_CONF = LIBEXEC / "testbuild-slurm-conf"
 
 
