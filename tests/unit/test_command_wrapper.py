@@ -4,10 +4,14 @@ testbuild-slurm-conf (each node's memory in slurm.conf)."""
 
 from __future__ import annotations
 
+import datetime
 import importlib.machinery
 import importlib.util
+import itertools
 import os
+import random
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +26,7 @@ from firecrest_testbuild.harness.keys import KeyPair
 from firecrest_testbuild.harness.paths import CLUSTER, IMAGES
 
 LIBEXEC = IMAGES / "cluster/files/usr/local/libexec"
-WRAPPER = LIBEXEC / "testbuild-command-wrapper"
+WRAPPER = LIBEXEC / "testbuild_command_wrapper.py"
 SLURM_CONF = LIBEXEC / "testbuild-slurm-conf"
 
 
@@ -381,6 +385,196 @@ def test_sshd_keeps_user_files_from_running_before_the_wrapper():
     assert "SetEnv SHLVL=1" in lines and "PermitUserRC no" in lines
     assert "ForceCommand /usr/local/libexec/testbuild-command-wrapper --accept=both" in lines
     assert "MaxSessions 100" in lines
+
+
+# The wrapper starts for every SSH command, so it imports neither re nor shlex
+# (nor os, nor datetime): what it does instead must decide exactly as they did.
+
+
+def shlex_words(line: str) -> list[str] | str:
+    """The words of the shlex lexer the wrapper used to split lines with, or its error."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    lexer.whitespace = " \t\r"
+    lexer.wordchars += "\n"
+    lexer.commenters = ""
+    try:
+        return list(lexer)
+    except ValueError as error:
+        return str(error)
+
+
+def wrapper_words(line: str) -> list[str] | str:
+    try:
+        return list(wrapper.split_words(line))
+    except ValueError as error:
+        return str(error)
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("a  b\tc\rd", ["a", "b", "c", "d"]),
+        ("ls>out 2>&1|wc", ["ls", ">", "out", "2", ">&", "1", "|", "wc"]),
+        ("a;;b&&c||(d)", ["a", ";;", "b", "&&", "c", "||(", "d", ")"]),
+        ("echo '' \"\" x''", ["echo", "", "", "x"]),
+        ("a'b c'd \"e f\"g", ["ab cd", "e fg"]),
+        ("'a;b' \"c|d\" e\\;f", ["a;b", "c|d", "e;f"]),
+        ('"a\\"b\\\\c\\d\\$"', ['a"b\\c\\d\\$']),
+        ("'a\\'", ["a\\"]),
+        ("a\\ b \\\nc", ["a b", "\nc"]),
+        ("ls\nuname", ["ls\nuname"]),
+        ("''|x", ["", "|", "x"]),
+        ("$'a'", ["$a"]),
+        ("a #b", ["a", "#b"]),
+        ("ls 'x", "No closing quotation"),
+        ('ls "x\\', "No escaped character"),
+        ("ls \\", "No escaped character"),
+        ("$'a\\'b'", "No closing quotation"),
+    ],
+)
+def test_lines_split_as_shlex_split_them(line: str, words: list[str] | str):
+    assert wrapper_words(line) == words == shlex_words(line)
+
+
+def test_every_short_line_splits_as_with_shlex():
+    """Every line of up to 4 characters that matter to the lexer."""
+    alphabet = ["a", " ", "\t", "'", '"', "\\", ";", "|", "&", ">", "\n", "$"]
+    for length in range(5):
+        for characters in itertools.product(alphabet, repeat=length):
+            line = "".join(characters)
+            assert wrapper_words(line) == shlex_words(line), repr(line)
+
+
+def test_longer_random_lines_split_as_with_shlex():
+    alphabet = "ab =$#{}()'\"\\;|&<>\t\r\n"
+    generator = random.Random(1216)
+    for _ in range(3000):
+        line = "".join(generator.choices(alphabet, k=generator.randint(1, 24)))
+        assert wrapper_words(line) == shlex_words(line), repr(line)
+
+
+OLD_CERT_PREFIX = re.compile(r"^\S+-cert-v01@openssh\.com\s+(\S+)")
+
+
+def test_certificate_lines_are_recognised_as_the_regex_did():
+    blanks = [chr(code) for code in range(0x3001) if chr(code).isspace()]
+    lines = [
+        "ssh-ed25519-cert-v01@openssh.com AAAA comment",
+        "  ssh-ed25519-cert-v01@openssh.com\t\tAAAA\n",
+        "-cert-v01@openssh.com AAAA",  # no key type before the suffix
+        "x-cert-v01@openssh.com",
+        "x-cert-v01@openssh.com ",
+        "x-cert-v01@openssh.comm AAAA",
+        "x-cert-v01@opensshxcom AAAA",
+        "ssh-ed25519 AAAA",
+        "ls -l x-cert-v01@openssh.com",
+        "",
+        *(f"x-cert-v01@openssh.com{blank}AAAA{blank}c" for blank in blanks),
+        *(f"{blank}x-cert-v01@openssh.com AAAA" for blank in blanks),
+    ]
+    for line in lines:
+        match = OLD_CERT_PREFIX.match(line.strip())
+        assert wrapper.certificate_blob(line) == (match.group(1) if match else None), repr(line)
+
+
+OLD_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
+OLD_UNSAFE_VARIABLES = re.compile(
+    r"^(PATH|ENV|BASH_ENV|SHELLOPTS|BASHOPTS|IFS|PS4|CDPATH|GLOBIGNORE|BASH_XTRACEFD"
+    r"|GCONV_PATH|HOSTALIASES|LOCPATH|NLSPATH|TMPDIR|HOME|SHELL|EDITOR|VISUAL|PAGER"
+    r"|TAR_OPTIONS|RSYNC_RSH|RSYNC_CONNECT_PROG|LD_.*|BASH_FUNC_.*|PYTHON.*|PERL.*"
+    r"|RUBY.*|NODE_.*|GIT_.*|MALLOC_.*|SSH_.*)$"
+)
+OLD_SIMPLE_PARAMETER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+NAMES = [
+    "A", "_", "a1", "ID", "F7TID", "1A", "A-B", "é", "Aé", "", "SLURM_TIME_FORMAT",
+    "PATH", "PATHX", "XPATH", "LD_PRELOAD", "LD_", "LD", "PYTHON", "PYTHONPATH", "SSH_AUTH_SOCK",
+    "SSH", "BASH_FUNC_f%%", "GIT_DIR", "NODE_OPTIONS", "MALLOC_CHECK_", "PERL5LIB", "RUBYOPT",
+    "HOME", "HOMEDIR", "IFS", "PS4", "TMPDIR", "SHELLOPTS",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_assignments_are_told_and_checked_as_the_regexes_did(name: str):
+    line = f"{name}=x ls"
+    if not OLD_ASSIGNMENT.match(f"{name}=x"):
+        assert wrapper.simple_commands(line) == [[f"{name}=x", "ls"]]
+    elif OLD_UNSAFE_VARIABLES.match(name):
+        with pytest.raises(ValueError, match=f"setting {re.escape(name)} is not allowed"):
+            wrapper.simple_commands(line)
+    else:
+        assert wrapper.simple_commands(line) == [["ls"]]
+
+
+@pytest.mark.parametrize("name", [*NAMES, "A}", "A:-x", "#A", "A[1]", "!A"])
+def test_parameter_expansions_are_told_as_the_regex_did(name: str):
+    for line in (f"echo ${{{name}}}", f"echo ${{{name}", f"echo ${{{name}}} ${{A:x}}"):
+        try:
+            wrapper.scan(line)
+            refused = False
+        except wrapper.Refused:
+            refused = True
+        expansions = [m.start() for m in re.finditer(r"\$\{", line)]
+        assert refused == (not all(OLD_SIMPLE_PARAMETER.match(line[i:]) for i in expansions))
+
+
+def test_the_environment_is_read_as_os_environ_reads_it(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(os.environb, b"WRAPPER_RAW", b"caf\xe9 \xc3\xa9")
+    monkeypatch.delitem(os.environb, b"WRAPPER_UNSET", raising=False)
+    for name in ("PATH", "WRAPPER_RAW", "WRAPPER_UNSET"):
+        assert wrapper.getenv(name) == os.environ.get(name)
+
+
+def test_log_lines_start_with_the_time_in_iso_8601_utc(tmp_path: Path):
+    run_wrapper(tmp_path, login_env(tmp_path, "echo one"))
+    stamp = (tmp_path / "commands.log").read_text().split(" ")[0]
+    logged = datetime.datetime.fromisoformat(stamp)
+    assert logged.isoformat(timespec="seconds") == stamp and logged.utcoffset() == ZERO
+    now = datetime.datetime.now(datetime.UTC)
+    assert now - datetime.timedelta(seconds=30) < logged <= now
+
+
+ZERO = datetime.timedelta(0)
+
+
+def test_checking_a_line_imports_nothing_python_has_not_loaded_at_start(tmp_path: Path):
+    """The wrapper's start is python3's (issue 16): the module and a whole
+    plain command's check and log add no module to those python3 -I -S loads."""
+    allowed = tmp_path / "allowed-commands"
+    allowed.write_text("ls\ncd\n")
+    probe = (
+        "import sys; loaded = set(sys.modules); sys.path.append(sys.argv[1]);"
+        "import testbuild_command_wrapper as w; w.LOG_FILE = sys.argv[2];"
+        "command = w.resolve_command('cd /tmp && ls -l \"a b\" 2>&1 | ls', None, 'both');"
+        "w.check_allowed(command, w.read_allowed(sys.argv[3])); w.log('ok', command, 'key');"
+        "w.command_environment(w.login_environment());"
+        "print(sorted(set(sys.modules) - loaded - {'testbuild_command_wrapper'}))"
+    )
+    arguments = [str(LIBEXEC), str(tmp_path / "log"), str(allowed)]
+    ran = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", probe, *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (ran.returncode, ran.stdout) == (0, "[]\n"), ran.stderr
+
+
+def test_the_executable_sshd_runs_is_a_stub_that_runs_the_module(tmp_path: Path):
+    """What sshd runs (python3 -IS, the stub's first line) imports the module
+    beside it and runs main(): here a refusal, decided before any file is read
+    (the allow-list and the log are the login node's)."""
+    stub = LIBEXEC / "testbuild-command-wrapper"
+    assert stub.read_text().startswith("#!/usr/bin/python3 -IS\n") and os.access(stub, os.X_OK)
+    env = login_env(tmp_path, "ls")
+    ran = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", str(stub), "--accept=certificate-as-command"],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert ran.returncode == wrapper.REFUSED
+    assert ran.stderr.startswith(b"testbuild: command refused: plain commands are not accepted")
 
 
 # testbuild-slurm-conf: each node's RealMemory and DefMemPerCPU.
