@@ -240,7 +240,7 @@ class ImageBuilder:
         files: Context = {
             path.relative_to(folder).as_posix(): (path.read_bytes(), _normal_mode(path))
             for path in sorted(folder.rglob("*"))
-            if path.is_file()
+            if _is_input(path)
         }
         for certificate in self.settings.ca_certificate_files():
             if not certificate.is_file():
@@ -333,6 +333,13 @@ class ImageBuilder:
             ) from error
 
 
+def _is_input(path: Path) -> bool:
+    """A file of the build context: not bytecode the host's Python left beside
+    a script (running the tests writes it), which would change the image's
+    inputs and ship a host build of it."""
+    return path.is_file() and "__pycache__" not in path.parts
+
+
 def _source_files(package: str) -> Context:
     """A Python package of the testbuild (no caches) as context files under
     src/firecrest_testbuild/, the import name the image runs it by."""
@@ -345,7 +352,7 @@ def _source_files(package: str) -> Context:
             0o644,
         )
         for path in sorted(root.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts
+        if _is_input(path)
     }
     files["src/firecrest_testbuild/__init__.py"] = ((PACKAGE / "__init__.py").read_bytes(), 0o644)
     return files

@@ -32,6 +32,21 @@ def test_context_has_the_folder_and_the_configured_ca_certificates(tmp_path: Pat
     assert context["ca-certificates/proxy.crt"] == (b"-----BEGIN CERTIFICATE-----\n", 0o644)
 
 
+def test_bytecode_the_host_left_beside_the_image_files_is_not_an_input():
+    cache = images.IMAGES / "cluster/files/usr/local/libexec/__pycache__"
+    cache.mkdir(exist_ok=True)
+    stray = cache / "stray.cpython-311.pyc"
+    stray.write_bytes(b"host bytecode")
+    try:
+        context = builder(Images(ca_certificates="none"))._context_files(
+            ImageSpec("cluster", "bookworm")
+        )
+    finally:
+        stray.unlink()
+    assert not [name for name in context if "__pycache__" in name]
+    assert "files/usr/local/libexec/testbuild_command_wrapper.py" in context
+
+
 def test_no_certificates_still_gives_the_folder_the_dockerfile_copies():
     context = builder(Images(ca_certificates="none"))._context_files(
         ImageSpec("cluster", "bookworm")
