@@ -42,8 +42,14 @@ unit: venv ## fast tests, no Docker (what a bare `pytest` runs)
 browser: ## make sure chromium is installed (as root on Debian/Ubuntu: install it) for the report page's tests
 	@scripts/ensure-chromium
 
-integration: venv engine browser ## tests that bring environments up and down (Docker), and look at the report page (chromium)
-	$(PYTEST) -m integration
+# Integration tests share the machine between this many pytest-xdist workers
+# (each test file stays on one worker: tests/conftest.py). Their waits on
+# jobs, logins and JVM starts overlap; 1 runs them one after the other.
+WORKERS ?= 2
+
+integration: venv engine browser ## tests that bring environments up and down (Docker), and look at the report page (chromium); WORKERS=2
+	$(TESTBUILD) images
+	$(PYTEST) -m integration -n $(WORKERS) --durations=15
 
 conformance: up ## run the conformance suites against the local stack; report in out/
 	$(TESTBUILD) conformance --report out
