@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from firecrest_testbuild.harness.config import SERVICE_ACCOUNT_PREFIX, EnvironmentConfig, User
 from firecrest_testbuild.harness.errors import TestbuildError
@@ -125,6 +127,40 @@ def expiry_probe_representation(secret: str) -> dict[str, Any]:
     }
 
 
+KEY_PROVIDER = "org.keycloak.keys.KeyProvider"
+
+
+def key_providers() -> dict[str, list[dict[str, Any]]]:
+    """The new realm's keys, the same set Keycloak would make, with the two RSA
+    keys made here: Keycloak generating them on its cold, C1-only JVM takes
+    seconds, OpenSSL milliseconds. Fresh for every realm and never kept by the
+    harness; the HMAC and AES keys Keycloak still makes itself (cheap)."""
+    return {
+        KEY_PROVIDER: [
+            _rsa_provider("rsa", "RS256"),
+            _rsa_provider("rsa-enc", "RSA-OAEP"),
+            _generated_provider("hmac-generated", "HS512"),
+            _generated_provider("aes-generated", None),
+        ]
+    }
+
+
+def _rsa_provider(provider: str, algorithm: str) -> dict[str, Any]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    config = {"privateKey": [pem], "priority": ["100"], "algorithm": [algorithm]}
+    return {"name": provider, "providerId": provider, "config": config}
+
+
+def _generated_provider(provider: str, algorithm: str | None) -> dict[str, Any]:
+    config = {"priority": ["100"]} | ({"algorithm": [algorithm]} if algorithm else {})
+    return {"name": provider, "providerId": provider, "config": config}
+
+
 def user_representation(user: User) -> dict[str, Any]:
     # First and last name and an address, so Keycloak's user profile has
     # nothing to ask for and the password grant is not refused with
@@ -217,6 +253,7 @@ class RealmSeeder:
             "groups": [{"name": MANAGED_GROUP}],
             "clients": clients,
             "users": people + service_accounts,
+            "components": key_providers(),
         }
         response = self.session.post(f"{self.base_url}/admin/realms", json=realm, timeout=60)
         if response.status_code != 201:

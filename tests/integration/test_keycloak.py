@@ -96,6 +96,47 @@ def test_client_credentials_give_the_service_account_with_client_id(endpoints: d
     assert claims["clientId"] == "firecrest-sample"
 
 
+def test_the_master_realm_holds_only_the_environments_admin(endpoints: dict[str, Any]):
+    """The image's database was made by a start at build time with a throwaway
+    admin: none of it may be left, and the environment's admin must work."""
+    master = KeycloakAdmin(
+        server_url=endpoints["url"] + "/",
+        username=endpoints["admin"]["user"],
+        password=endpoints["admin"]["password"],
+        realm_name="master",
+    )
+    assert [user["username"] for user in master.get_users()] == [endpoints["admin"]["user"]]
+    refused = requests.post(
+        endpoints["url"] + "/realms/master/protocol/openid-connect/token",
+        data={
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": endpoints["admin"]["user"],
+            "password": endpoints["admin"]["password"] + "x",
+        },
+        timeout=15,
+    )
+    assert refused.json()["error"] == "invalid_grant", refused.text
+
+
+def test_every_environment_has_its_own_keys(
+    endpoints: dict[str, Any], split_environment: Environment
+):
+    """Neither the image (master realm) nor the harness (the realm's keys it
+    makes) hands two environments the same key."""
+    other = keycloak(split_environment).as_json()
+
+    def kids(base: dict[str, Any], realm: str) -> set[str]:
+        url = f"{base['url']}/realms/{realm}/protocol/openid-connect/certs"
+        return {key["kid"] for key in requests.get(url, timeout=15).json()["keys"]}
+
+    for realm in ("master", endpoints["realm"]):
+        mine, theirs = kids(endpoints, realm), kids(other, realm)
+        assert mine and theirs and not mine & theirs, realm
+    served = requests.get(endpoints["jwks_url"], timeout=15).json()["keys"]
+    assert {(key["alg"], key["use"]) for key in served} == {("RS256", "sig"), ("RSA-OAEP", "enc")}
+
+
 def test_wrong_password_and_wrong_secret_are_refused(endpoints: dict[str, Any]):
     wrong_password = grant(endpoints, grant_type="password", username="test1", password="nope")
     assert wrong_password.status_code == 400
