@@ -1,5 +1,5 @@
 """How pytest-xdist shares the integration tests between its workers
-(`make integration` runs `-n 2`)."""
+(`make integration` runs `-n $(WORKERS)`, 3 by default)."""
 
 from __future__ import annotations
 
