@@ -11,18 +11,27 @@ from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 CLUSTER_TESTS = "tests/integration/cluster/"
 
 
+def environment_scope(nodeid: str) -> str:
+    """The tests that must share a worker: those of one file, since a file's
+    environment comes up once per worker that runs any of its tests; and the
+    cluster tests of one Slurm generation (every test in cluster/ runs on
+    each generation's environment, its id starting with the release)."""
+    path = nodeid.split("::", 1)[0]
+    if not path.startswith(CLUSTER_TESTS):
+        return path
+    release = nodeid.partition("[")[2].split("-")[0].rstrip("]")
+    return f"{CLUSTER_TESTS}{release}"
+
+
 class ByEnvironment(LoadScopeScheduling):
-    """A test file's tests go to one worker together, and so do all the
-    cluster tests (they run on both Slurm generations): each environment a
-    module, or the cluster tests, bring up comes up once in the run. Only the
-    session's environment comes up on every worker that needs it.
+    """Whole scopes (environment_scope) to each worker. Only the session's
+    environment comes up on every worker that needs it.
 
     (xdist's own `loadgroup` would do with markers, but it cannot rename test
     ids under pytest 9.2, so its groups are silently ignored.)"""
 
     def _split_scope(self, nodeid: str) -> str:
-        path = nodeid.split("::", 1)[0]
-        return CLUSTER_TESTS if path.startswith(CLUSTER_TESTS) else path
+        return environment_scope(nodeid)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ByEnvironment:

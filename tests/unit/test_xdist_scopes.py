@@ -1,0 +1,29 @@
+"""Which integration tests pytest-xdist keeps on one worker (tests/conftest.py):
+splitting a file, or one Slurm generation's cluster tests, would bring their
+environment up twice."""
+
+from __future__ import annotations
+
+from tests.conftest import environment_scope
+
+
+def test_a_files_tests_share_a_scope_whatever_their_parameters():
+    scopes = {
+        environment_scope("tests/integration/test_stack_v2.py::test_liveness_needs_no_token"),
+        environment_scope("tests/integration/test_stack_v2.py::test_ls[a-b]"),
+    }
+    assert scopes == {"tests/integration/test_stack_v2.py"}
+
+
+def test_cluster_tests_share_a_scope_per_slurm_generation_across_files():
+    ids = [
+        "tests/integration/cluster/test_cluster.py::test_srun[22.05]",
+        "tests/integration/cluster/test_cluster.py::test_env[22.05-NONE-unset]",
+        "tests/integration/cluster/test_slurm_versions.py::test_job[22.05]",
+        "tests/integration/cluster/test_cluster.py::test_srun[24.11]",
+        "tests/integration/cluster/test_cluster_site.py::test_mem[24.11-ALL,X=y-y]",
+    ]
+    assert [environment_scope(nodeid) for nodeid in ids] == [
+        *["tests/integration/cluster/22.05"] * 3,
+        *["tests/integration/cluster/24.11"] * 2,
+    ]
