@@ -18,14 +18,16 @@ def run(
     extra: list[str] | None = None,
     quiet: bool = False,
     strict: bool = False,
+    tests: list[str] | None = None,
 ) -> int:
-    """pytest on scenarios/ against `target`; the report goes to `report`.
-    `strict`: a missed SHOULD check fails its test (otherwise a warning)."""
+    """pytest on scenarios/ (or on `tests`: files or test ids in it) against
+    `target`; the report goes to `report`. `strict`: a missed SHOULD check
+    fails its test (otherwise a warning)."""
     command = [
         sys.executable,
         "-m",
         "pytest",
-        str(SCENARIOS),
+        *(tests or [str(SCENARIOS)]),
         # Test ids read scenarios/test_<area>.py::<test> wherever the package is.
         "--rootdir",
         str(PACKAGE),

@@ -118,13 +118,19 @@ def faulty_target(environment: Environment, proxy: FaultProxy, folder: Path) -> 
     return faulty
 
 
+def failed_exactly(document: dict, expected: set[str]) -> dict[str, str]:
+    """The scenarios that did not pass, which must be `expected` and no other."""
+    failed = not_passed(document)
+    assert set(failed) == expected, {
+        "missed": sorted(expected - set(failed)),
+        "unexpected": sorted(set(failed) - expected),
+    }
+    return failed
+
+
 def test_faults_fail_exactly_the_matching_scenarios(reports: dict[str, Any]):
     document = reports["faults"]
-    failed = not_passed(document)
-    assert set(failed) == EXPECTED_FAILURES, {
-        "missed": sorted(EXPECTED_FAILURES - set(failed)),
-        "unexpected": sorted(set(failed) - EXPECTED_FAILURES),
-    }
+    failed = failed_exactly(document, EXPECTED_FAILURES)
     assert set(failed.values()) <= {"FAIL", "ERROR"}
     matrix = {f"{row['method']} {row['path']}": row for row in document["matrix"]}
     assert matrix["GET /utilities/ls"]["status"] == "fail"

@@ -23,7 +23,13 @@ from tests.integration.fault_proxy import (
     v2_ls_hides_dot_files,
     v2_missing_path_is_not_an_error,
 )
-from tests.integration.test_conformance import not_passed, scenario_id, skipped, warned
+from tests.integration.test_conformance import (
+    failed_exactly,
+    not_passed,
+    scenario_id,
+    skipped,
+    warned,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -151,11 +157,7 @@ def test_the_v2_suites_pass_against_the_stack(reports: dict[str, Any]):
 
 def test_v2_faults_fail_exactly_the_matching_scenarios(reports: dict[str, Any]):
     document = reports["faults"]
-    failed = not_passed(document)
-    assert set(failed) == EXPECTED_FAILURES, {
-        "missed": sorted(EXPECTED_FAILURES - set(failed)),
-        "unexpected": sorted(set(failed) - EXPECTED_FAILURES),
-    }
+    failed_exactly(document, EXPECTED_FAILURES)
     assert warned(document) >= WARNED
     matrix = {f"{row['method']} {row['path']}": row for row in document["matrix"]}
     assert matrix["GET /filesystem/{system_name}/ops/ls"]["status"] == "fail"

@@ -9,8 +9,6 @@ SHOULD warning only."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +19,8 @@ from typing import Any
 import jwt
 import pytest
 
-from firecrest_testbuild.harness.paths import PACKAGE, SCENARIOS
+from firecrest_testbuild.harness import conformance
+from firecrest_testbuild.harness.paths import SCENARIOS
 
 SYSTEM = {
     "name": "cluster",
@@ -111,29 +110,11 @@ def judge(tmp_path: Path) -> Iterator[Any]:
             "capabilities: {scheduler: slurm, transfer: s3}\n"
         )
         report = tmp_path / "report"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                str(SCENARIOS / "v2" / "test_status.py"),
-                f"{SCENARIOS / 'v2' / 'test_errors.py'}::test_an_unknown_system_is_404",
-                "--rootdir",
-                str(PACKAGE),
-                "--target",
-                str(target),
-                "--report",
-                str(report),
-                "-p",
-                "no:cacheprovider",
-                "-q",
-            ],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        document: dict[str, Any] = json.loads((report / "report.json").read_text())
-        return document
+        v2 = SCENARIOS / "v2"
+        unknown_system = f"{v2 / 'test_errors.py'}::test_an_unknown_system_is_404"
+        tests = [str(v2 / "test_status.py"), unknown_system]
+        conformance.run(target, report, ["-q"], quiet=True, tests=tests)
+        return conformance.read_report(report)
 
     yield run
     for double in doubles:
