@@ -23,11 +23,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from firecrest_testbuild.harness.bench_stack import container_rss_mib, stack_figures
 from firecrest_testbuild.harness.bench_stack import report as stack_report
 from firecrest_testbuild.harness.bench_v2 import report as v2_report
 from firecrest_testbuild.harness.bench_v2 import v2_figures
-from firecrest_testbuild.harness.config import DEFAULT_SLURM, SLURM_RELEASES, parse
+from firecrest_testbuild.harness.config import (
+    DEFAULT_SLURM,
+    SLURM_RELEASES,
+    parse,
+    with_free_ports,
+)
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.images import ImageBuilder
 from firecrest_testbuild.harness.progress import Progress
@@ -62,12 +69,9 @@ def median_of(samples: list[dict[str, float]]) -> dict[str, float]:
 
 def bench_environment(state_home: Path, compute_nodes: int, slurm: str) -> Environment:
     name = "bench-slurm-" + slurm.replace(".", "-")
-    config = parse(
-        f"name: {name}\ncluster: {{sshPort: 0, slurmrestd: {{port: 0}}, "
-        f"computeNodes: {compute_nodes}, slurm: '{slurm}'}}\n"
-        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nsshca: {port: 0}\n"
-        "stack: {port: 0, v2: {port: 0}}\n"
-    )
+    cluster = {"computeNodes": compute_nodes, "slurm": slurm}
+    settings = with_free_ports({"name": name, "cluster": cluster})
+    config = parse(yaml.safe_dump(settings, sort_keys=False))
     return Environment(config, state_home, Progress(quiet=True))
 
 

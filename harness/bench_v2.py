@@ -23,6 +23,7 @@ from firecrest_testbuild.harness.bench_stack import (
     random_file,
     seconds_of,
     single,
+    transfer_lines,
     transfer_rates,
 )
 from firecrest_testbuild.harness.contracts import (
@@ -179,13 +180,5 @@ def report(figures: dict[str, Any]) -> list[str]:
     ]
     transfer = figures["transfer"]
     if transfer:
-        lines += [
-            f"  {transfer['megabytes']} MB through S3, v2 (MB/s; ratio to plain S3)",
-            f"    transfer/upload         {transfer['upload_mb_s']:>7.1f}"
-            f"  plain PUT {transfer['plain_put_mb_s']:>7.1f}  ratio {transfer['upload_ratio']}",
-            f"    transfer/download       {transfer['download_mb_s']:>7.1f}"
-            f"  plain GET {transfer['plain_get_mb_s']:>7.1f}  ratio {transfer['download_ratio']}",
-            f"    v2 API memory           {transfer['api_memory_before_mib']:>7.1f} MiB before,"
-            f" {transfer['api_memory_peak_mib']:.1f} MiB at the peak",
-        ]
+        lines += transfer_lines(transfer, "through S3, v2", "transfer/upload", "transfer/download")
     return lines

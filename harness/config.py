@@ -614,3 +614,26 @@ _FIXES = {
     "taskExpirySeconds": "use a number of seconds, at least 60",
     "certificateLifetime": "use a number of seconds from 10 to 86400",
 }
+
+
+# Every port an environment publishes, as its file names them: 0 picks a free one.
+FREE_PORTS: Final[dict[str, Any]] = {
+    "keycloak": {"port": 0},
+    "minio": {"port": 0, "consolePort": 0},
+    "sshca": {"port": 0},
+    "stack": {"port": 0, "v2": {"port": 0}},
+    "cluster": {"sshPort": 0, "slurmrestd": {"port": 0}},
+}
+
+
+def with_free_ports(document: dict[str, Any], ports: dict[str, Any] = FREE_PORTS) -> dict[str, Any]:
+    """An environment file's settings with every published port it does not
+    name set to a free one: for environments that run beside others (tests,
+    `make bench`), never on the ports a user's `make up` publishes."""
+    merged = dict(document)
+    for key, value in ports.items():
+        if isinstance(value, dict):
+            merged[key] = with_free_ports(merged.get(key) or {}, value)
+        else:
+            merged.setdefault(key, value)
+    return merged

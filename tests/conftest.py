@@ -3,22 +3,36 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
+ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_TESTS = "tests/integration/cluster/"
+# A session environment other than the default one: every file that uses it
+# is one scope, so that it comes up once.
+SHARED_ENVIRONMENTS = ("split_environment",)
+
+
+@functools.cache
+def shared_environment(path: str) -> str | None:
+    """The shared environment the test file at `path` uses, if any."""
+    source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
+    return next((name for name in SHARED_ENVIRONMENTS if name in source), None)
 
 
 def environment_scope(nodeid: str) -> str:
     """The tests that must share a worker: those of one file, since a file's
-    environment comes up once per worker that runs any of its tests; and the
-    cluster tests of one Slurm generation (every test in cluster/ runs on
-    each generation's environment, its id starting with the release)."""
+    environment comes up once per worker that runs any of its tests; the
+    files of one shared environment; and the cluster tests of one Slurm
+    generation (every test in cluster/ runs on each generation's
+    environment, its id starting with the release)."""
     path = nodeid.split("::", 1)[0]
     if not path.startswith(CLUSTER_TESTS):
-        return path
+        return shared_environment(path) or path
     release = nodeid.partition("[")[2].split("-")[0].rstrip("]")
     return f"{CLUSTER_TESTS}{release}"
 

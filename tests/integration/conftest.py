@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -17,7 +16,12 @@ from keycloak import KeycloakAdmin
 
 from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
 from firecrest_testbuild.harness.components.minio import MinioComponent
-from firecrest_testbuild.harness.config import DEFAULT_SLURM, SLURM_RELEASES, parse
+from firecrest_testbuild.harness.config import (
+    DEFAULT_SLURM,
+    SLURM_RELEASES,
+    parse,
+    with_free_ports,
+)
 from firecrest_testbuild.harness.contracts import ClusterEndpoints, KeycloakEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.progress import Progress
@@ -38,27 +42,6 @@ def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 V2_AUDIENCE = "Firecrest-v2"
 
 
-# Every port an environment publishes, free (0) unless a test sets one: tests
-# run beside each other and beside the user's `make up`.
-FREE_PORTS: dict[str, Any] = {
-    "keycloak": {"port": 0},
-    "minio": {"port": 0, "consolePort": 0},
-    "sshca": {"port": 0},
-    "stack": {"port": 0, "v2": {"port": 0}},
-    "cluster": {"sshPort": 0, "slurmrestd": {"port": 0}},
-}
-
-
-def with_defaults(document: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(document)
-    for key, value in defaults.items():
-        if isinstance(value, dict):
-            merged[key] = with_defaults(merged.get(key) or {}, value)
-        else:
-            merged.setdefault(key, value)
-    return merged
-
-
 def environment_for(
     state_home: Path,
     settings: str,
@@ -71,7 +54,7 @@ def environment_for(
     document = yaml.safe_load(settings) or {}
     document |= {"stack": yaml.safe_load(stack), "keycloak": yaml.safe_load(keycloak)}
     document["name"] = name or f"it-{uuid.uuid4().hex[:8]}"
-    config = parse(yaml.safe_dump(with_defaults(document, FREE_PORTS), sort_keys=False))
+    config = parse(yaml.safe_dump(with_free_ports(document), sort_keys=False))
     return Environment(config, state_home, Progress())
 
 

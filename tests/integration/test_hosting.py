@@ -16,7 +16,7 @@ import requests
 import yaml
 
 from firecrest_testbuild.harness import cli
-from firecrest_testbuild.harness.config import parse
+from firecrest_testbuild.harness.config import parse, with_free_ports
 from firecrest_testbuild.harness.contracts import KeycloakEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.errors import TestbuildError
@@ -103,13 +103,8 @@ def entries() -> list[dict[str, object]]:
 
 
 def config_text(name: str, implementations: list[dict[str, object]]) -> str:
-    return (
-        f"name: {name}\n"
-        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\nsshca: {port: 0}\n"
-        "stack: {port: 0, v2: {port: 0}}\n"
-        "cluster: {sshPort: 0, slurmrestd: {port: 0}, computeNodes: 1}\n"
-        + yaml.safe_dump({"implementations": implementations}, sort_keys=False)
-    )
+    settings = {"name": name, "cluster": {"computeNodes": 1}, "implementations": implementations}
+    return yaml.safe_dump(with_free_ports(settings), sort_keys=False)
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +177,12 @@ def test_up_writes_a_target_file_for_each(hosting: Environment):
     assert env["fromimage"]["target"] == str(hosting.implementation_target("fromimage"))
 
 
+# The suites the hosted stack's test runs: every request of the tutorial and
+# the task listing cross the gateway to both processes. (The whole suites run
+# against the same code in test_conformance.py; here they would add a minute.)
+JUDGED_HERE = "test_tutorial or test_tasks or test_utilities or test_status"
+
+
 def test_conformance_judges_one_implementation_by_name(hosting: Environment, tmp_path: Path):
     report = tmp_path / "report"
     code = cli.main(
@@ -195,16 +196,19 @@ def test_conformance_judges_one_implementation_by_name(hosting: Environment, tmp
             str(report),
             "--",
             "-q",
+            "-k",
+            JUDGED_HERE,
         ]
     )
-    # The whole v1 suites: the stack run from this checkout passes them all.
+    # The stack run from this checkout, behind the gateway, passes the suites
+    # chosen: both of its processes answer through the gateway.
     document = json.loads((report / "report.json").read_text())
     statuses = {case["id"].split("::")[-1]: case["status"] for case in document["cases"]}
     assert code == 0, statuses
     assert document["target"]["api"]["url"] == hosting.component("fromsource").url(  # type: ignore[attr-defined]
         hosting.context()
     )
-    assert len(statuses) >= 50
+    assert len(statuses) >= 25
     assert {status for status in statuses.values()} <= {"PASS", "SKIP"}, statuses
     assert statuses["test_mkdir"] == "PASS"
     assert statuses["test_the_target_system_is_available"] == "PASS"

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import docker
 import pytest
+import yaml
 
+from firecrest_testbuild.harness.config import with_free_ports
 from tests.repository import ROOT
 
 pytestmark = pytest.mark.integration
@@ -111,11 +113,8 @@ def test_up_env_client_project_and_down_from_folders_outside_the_checkout(
     name = f"it-wheel-{uuid.uuid4().hex[:6]}"
     where = tmp_path / "somewhere"
     where.mkdir()
-    (where / "testbuild.yaml").write_text(
-        f"name: {name}\ncluster: {{sshPort: 0, slurmrestd: {{port: 0}}, computeNodes: 1}}\n"
-        "keycloak: {port: 0}\nminio: {port: 0, consolePort: 0}\n"
-        "stack: {port: 0, v2: {port: 0}}\n"
-    )
+    settings = with_free_ports({"name": name, "cluster": {"computeNodes": 1}})
+    (where / "testbuild.yaml").write_text(yaml.safe_dump(settings))
     testbuild = str(venv / "testbuild")
     try:
         run([testbuild, "up"], cwd=where, env=state_home)

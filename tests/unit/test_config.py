@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import BaseModel
 
 from firecrest_testbuild.harness.config import (
     DEFAULT_USERS,
@@ -12,6 +14,7 @@ from firecrest_testbuild.harness.config import (
     dump,
     load,
     parse,
+    with_free_ports,
 )
 from firecrest_testbuild.harness.errors import ConfigError
 from tests.repository import ROOT as REPOSITORY
@@ -162,3 +165,26 @@ def test_an_extra_token_audience_is_optional_and_checked():
     assert parse("keycloak: {audience: Firecrest-v2}\n").keycloak.audience == "Firecrest-v2"
     [problem] = problems("keycloak: {audience: 'two words'}\n")
     assert "keycloak.audience" in problem and "Firecrest-v2" in problem
+
+
+def _published_ports(model: object) -> dict[str, int]:
+    """Every port field of a config, by its path."""
+    found: dict[str, int] = {}
+    for field, value in vars(model).items():
+        if field.endswith("port") and isinstance(value, int):
+            found[field] = value
+        elif isinstance(value, BaseModel):
+            found |= {f"{field}.{key}": port for key, port in _published_ports(value).items()}
+    return found
+
+
+def test_free_ports_leave_no_published_port_at_its_default():
+    config = parse(yaml.safe_dump(with_free_ports({"name": "x"})))
+    ports = _published_ports(config)
+    assert len(ports) >= 7, ports
+    assert set(ports.values()) == {0}, ports
+
+
+def test_free_ports_keep_what_the_settings_name():
+    settings = with_free_ports({"name": "x", "cluster": {"sshPort": 2299, "computeNodes": 1}})
+    assert settings["cluster"] == {"sshPort": 2299, "computeNodes": 1, "slurmrestd": {"port": 0}}

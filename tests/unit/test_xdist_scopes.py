@@ -1,10 +1,12 @@
 """Which integration tests pytest-xdist keeps on one worker (tests/conftest.py):
-splitting a file, or one Slurm generation's cluster tests, would bring their
-environment up twice."""
+splitting a file, the files of a shared environment, or one Slurm
+generation's cluster tests, would bring their environment up twice."""
 
 from __future__ import annotations
 
-from tests.conftest import environment_scope
+from tests.conftest import (
+    environment_scope,
+)
 
 
 def test_a_files_tests_share_a_scope_whatever_their_parameters():
@@ -27,3 +29,12 @@ def test_cluster_tests_share_a_scope_per_slurm_generation_across_files():
         *["tests/integration/cluster/22.05"] * 3,
         *["tests/integration/cluster/24.11"] * 2,
     ]
+
+
+def test_the_files_of_the_split_environment_share_one_scope():
+    files = ["test_keycloak.py", "test_stack_reservations.py", "test_stack_split.py"]
+    scopes = {environment_scope(f"tests/integration/{name}::test_x") for name in files}
+    assert scopes == {"split_environment"}
+    assert environment_scope("tests/integration/test_minio.py::test_x") == (
+        "tests/integration/test_minio.py"
+    )
