@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import paramiko
 import requests
@@ -423,10 +423,13 @@ def _external_upload(url: str, headers: dict[str, str], user: str, local: Path) 
     _task_reaching(url, headers, task_id, {"114"})
 
 
-class StreamedForm(io.RawIOBase):
+class StreamedForm:
     """A multipart/form-data body of `fields` and the file `path`, read as
     the file is: requests builds a form with `files=` in memory (a 1 GiB
-    copy the plain PUT it is compared with does not make), curl -F streams."""
+    copy the plain PUT it is compared with does not make), curl -F streams.
+
+    Only read() and len(): an object with tell() that cannot seek would be
+    sent by requests as an empty body."""
 
     def __init__(self, fields: dict[str, str], path: Path) -> None:
         boundary = os.urandom(16).hex()
@@ -442,13 +445,16 @@ class StreamedForm(io.RawIOBase):
         tail = f"\r\n--{boundary}--\r\n".encode()
         self.length = len(head.encode()) + path.stat().st_size + len(tail)
         self.file = path.open("rb")
-        self.parts = [io.BytesIO(head.encode()), self.file, io.BytesIO(tail)]
+        self.parts: list[BinaryIO] = [io.BytesIO(head.encode()), self.file, io.BytesIO(tail)]
 
     def __len__(self) -> int:  # requests sends it as Content-Length
         return self.length
 
-    def readable(self) -> bool:
-        return True
+    def __enter__(self) -> StreamedForm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
 
     def read(self, size: int = -1) -> bytes:
         chunk = b""
@@ -458,10 +464,6 @@ class StreamedForm(io.RawIOBase):
                 self.parts.pop(0)
             chunk += more
         return chunk
-
-    def close(self) -> None:
-        self.file.close()
-        super().close()
 
 
 def _external_download(url: str, headers: dict[str, str], user: str) -> None:

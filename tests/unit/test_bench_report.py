@@ -9,6 +9,8 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from firecrest_testbuild.harness import bench_stack
 from firecrest_testbuild.harness.bench_stack import StreamedForm
 
@@ -84,14 +86,16 @@ def test_the_streamed_form_is_the_multipart_body_of_its_fields_and_file(tmp_path
     path = tmp_path / "data.bin"
     path.write_bytes(content)
     with StreamedForm({"key": "bucket/1/data.bin", "policy": "e30="}, path) as form:
+        request = requests.Request("POST", "http://127.0.0.1:9/", data=form).prepare()
+        assert request.body is form  # streamed, not copied
         body = b""
         while chunk := form.read(8192):  # as http.client sends a body it can read
             body += chunk
-    assert len(body) == len(form)
+    assert request.headers["Content-Length"] == str(len(body))
     message = BytesParser().parsebytes(f"Content-Type: {form.content_type}\r\n\r\n".encode() + body)
     parts = {
         part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
         for part in message.get_payload()
     }
     assert parts == {"key": b"bucket/1/data.bin", "policy": b"e30=", "file": content}
-    assert form.closed
+    assert form.file.closed
