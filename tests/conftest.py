@@ -12,27 +12,28 @@ from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_TESTS = "tests/integration/cluster/"
-# A session environment other than the default one: every file that uses it
-# is one scope, so that it comes up once.
-SHARED_ENVIRONMENTS = ("split_environment",)
+# Session fixtures of more than one file that are costly to make: every file
+# that uses one is in one scope, so that it is made once. (An environment
+# other than the default; the conformance runs of both API generations.)
+SHARED_FIXTURES = ("split_environment", "suite_runs")
 
 
 @functools.cache
-def shared_environment(path: str) -> str | None:
-    """The shared environment the test file at `path` uses, if any."""
+def shared_fixture(path: str) -> str | None:
+    """The shared fixture the test file at `path` uses, if any."""
     source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
-    return next((name for name in SHARED_ENVIRONMENTS if name in source), None)
+    return next((name for name in SHARED_FIXTURES if name in source), None)
 
 
 def environment_scope(nodeid: str) -> str:
     """The tests that must share a worker: those of one file, since a file's
     environment comes up once per worker that runs any of its tests; the
-    files of one shared environment; and the cluster tests of one Slurm
+    files of one shared fixture; and the cluster tests of one Slurm
     generation (every test in cluster/ runs on each generation's
     environment, its id starting with the release)."""
     path = nodeid.split("::", 1)[0]
     if not path.startswith(CLUSTER_TESTS):
-        return shared_environment(path) or path
+        return shared_fixture(path) or path
     release = nodeid.partition("[")[2].split("-")[0].rstrip("]")
     return f"{CLUSTER_TESTS}{release}"
 

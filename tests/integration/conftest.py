@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.progress import Progress
 from firecrest_testbuild.harness.ssh import LoginNode
 from firecrest_testbuild.harness.state import STATE_HOME_VARIABLE
+from tests.integration.suite_runs import SuiteRuns
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -73,6 +75,17 @@ def environment(session_environment: Environment) -> Environment:
     per Slurm generation; a parametrized override that requested this fixture
     would parametrize it too, and bring the session's environment up again.)"""
     return session_environment
+
+
+@pytest.fixture(scope="session")
+def suite_runs(
+    session_environment: Environment, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SuiteRuns]:
+    """Both generations' conformance runs against the session's environment,
+    clean and behind faults, side by side (tests/integration/suite_runs.py):
+    test_conformance.py and test_conformance_v2.py read them."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        yield SuiteRuns(session_environment, tmp_path_factory.mktemp("suites"), pool)
 
 
 @pytest.fixture(scope="session")

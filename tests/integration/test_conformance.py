@@ -1,11 +1,11 @@
 """The conformance suites pass against the stack (every MUST; SHOULD misses
 are warnings), and fail exactly where a fault is put between them and the
 stack (so they can fail); a fault only a SHOULD check sees is a warning, and
-a failure under --strict-should."""
+a failure under --strict-should. (The runs: tests/integration/suite_runs.py,
+beside the v2 runs.)"""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ import yaml
 
 from firecrest_testbuild.harness import conformance
 from firecrest_testbuild.harness.environment import Environment
-from tests.integration.fault_proxy import ALL_FAULTS, FaultProxy, unknown_service_body_changed
+from tests.integration.fault_proxy import FaultProxy, unknown_service_body_changed
+from tests.integration.suite_runs import SuiteRuns, faulty_target, run_suites
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +37,6 @@ EXPECTED_FAILURES = {
 }
 # The fault only a SHOULD check sees: an unknown service's 404 body.
 WARNED = "scenarios/test_status.py::test_services_and_one_service"
-
-
-def run_suites(target: Path, report: Path, *options: str, strict: bool = False) -> dict:
-    conformance.run(target, report, ["-q", *options], quiet=True, strict=strict)
-    return conformance.read_report(report)
 
 
 def scenario_id(case_id: str) -> str:
@@ -69,23 +65,8 @@ def warned(document: dict) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def reports(environment: Environment, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The run against the stack and the run behind the fault proxy, side by
-    side: each mostly waits on the system (SSH, jobs), so both together take
-    little longer than one. Each works in folders of its own run."""
-    folder = tmp_path_factory.mktemp("suites")
-    upstream = yaml.safe_load(environment.target_file().read_text())["api"]["url"]
-
-    def clean() -> dict[str, Any]:
-        return run_suites(environment.target_file(), folder / "clean")
-
-    def behind_faults() -> dict[str, Any]:
-        with FaultProxy(upstream, ALL_FAULTS) as proxy:
-            return run_suites(faulty_target(environment, proxy, folder), folder / "faults")
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = {"clean": pool.submit(clean), "faults": pool.submit(behind_faults)}
-        return {name: run.result() for name, run in runs.items()} | {"folder": folder}
+def reports(suite_runs: SuiteRuns) -> dict[str, Any]:
+    return suite_runs.reports("v1")
 
 
 def test_every_suite_passes_against_the_stack(reports: dict[str, Any]):
@@ -105,17 +86,6 @@ def test_every_suite_passes_against_the_stack(reports: dict[str, Any]):
     assert document["target"]["version"] and document["target"]["implementation"]
     for name in ("report.json", "report.md", "report.html", "junit.xml"):
         assert (reports["folder"] / "clean" / name).stat().st_size > 0
-
-
-def faulty_target(environment: Environment, proxy: FaultProxy, folder: Path) -> Path:
-    description = yaml.safe_load(environment.target_file().read_text())
-    description["api"]["url"] = proxy.url
-    # Tasks the proxy keeps running forever are given up on sooner (the stack ends its own in
-    # a second or two).
-    description["limits"] = {**description.get("limits", {}), "taskTimeout": 10}
-    faulty = folder / "faulty.yaml"
-    faulty.write_text(yaml.safe_dump(description))
-    return faulty
 
 
 def failed_exactly(document: dict, expected: set[str]) -> dict[str, str]:

@@ -1,28 +1,16 @@
 """The v2 conformance suites against the stack's v2 API, and behind the
 fault proxy with v2 faults put in between: each fault fails exactly the
 scenarios that judge what it breaks, and no other. The session's
-environment, judged through the v2 target `up` wrote."""
+environment, judged through the v2 target `up` wrote. (The runs:
+tests/integration/suite_runs.py, beside the v1 runs.)"""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from firecrest_testbuild.harness import conformance
-from firecrest_testbuild.harness.contracts import StackEndpoints
-from firecrest_testbuild.harness.environment import Environment
-from tests.integration.fault_proxy import (
-    FaultProxy,
-    V2MultipartCompletionIgnored,
-    V2TransferJobsNeverEnd,
-    v2_error_message_dropped,
-    v2_ls_hides_dot_files,
-    v2_missing_path_is_not_an_error,
-)
+from tests.integration.suite_runs import SuiteRuns
 from tests.integration.test_conformance import (
     failed_exactly,
     not_passed,
@@ -75,66 +63,8 @@ WARNED = {
 
 
 @pytest.fixture(scope="module")
-def v2_environment(environment: Environment) -> Environment:
-    """The session's environment: the default one serves FirecREST v2 too."""
-    return environment
-
-
-def v2_target(
-    environment: Environment, folder: Path, url: str | None = None, **limits: Any
-) -> Path:
-    """The v2 target `up` wrote (target-v2.yaml), with another URL (the fault
-    proxy's) and limits when given."""
-    description = yaml.safe_load(environment.target_file("v2").read_text())
-    stack = environment.endpoints().components["stack"]
-    assert isinstance(stack, StackEndpoints) and stack.v2_url, stack
-    assert description["api"] == {"url": stack.v2_url, "version": stack.v2_api_version}
-    assert description["capabilities"] == {
-        "scheduler": "slurm",
-        "transfer": "s3",
-        "optionalEndpoints": ["attach"],
-    }
-    if url:
-        description["api"]["url"] = url
-    description["limits"] = {**description.get("limits", {}), **limits}
-    path = folder / f"target-v2{'-faulty' if url else ''}.yaml"
-    path.write_text(yaml.safe_dump(description))
-    return path
-
-
-def run_suites(target: Path, report: Path) -> dict[str, Any]:
-    conformance.run(target, report, ["-q"], quiet=True)
-    return conformance.read_report(report)
-
-
-@pytest.fixture(scope="module")
-def reports(v2_environment: Environment, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The clean run and the run behind the faults, side by side (each works
-    in folders of its own run)."""
-    folder = tmp_path_factory.mktemp("suites-v2")
-    clean_target = v2_target(v2_environment, folder)
-    upstream = yaml.safe_load(clean_target.read_text())["api"]["url"]
-    completion = V2MultipartCompletionIgnored()
-    faults = [
-        v2_missing_path_is_not_an_error,
-        v2_ls_hides_dot_files,
-        V2TransferJobsNeverEnd(),
-        completion,
-        v2_error_message_dropped,
-    ]
-
-    def behind_faults() -> dict[str, Any]:
-        with FaultProxy(upstream, faults) as proxy:
-            completion.proxy = proxy.url
-            # Jobs the proxy keeps running forever are given up on sooner (as
-            # in the v1 fault run: each transfer scenario waits this long).
-            target = v2_target(v2_environment, folder, proxy.url, taskTimeout=10)
-            return run_suites(target, folder / "faults")
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        clean = pool.submit(run_suites, clean_target, folder / "clean")
-        faulty = pool.submit(behind_faults)
-        return {"clean": clean.result(), "faults": faulty.result(), "folder": folder}
+def reports(suite_runs: SuiteRuns) -> dict[str, Any]:
+    return suite_runs.reports("v2")
 
 
 def test_the_v2_suites_pass_against_the_stack(reports: dict[str, Any]):

@@ -1,5 +1,5 @@
 """Which integration tests pytest-xdist keeps on one worker (tests/conftest.py):
-splitting a file, the files of a shared environment, or one Slurm
+splitting a file, the files of a shared fixture, or one Slurm
 generation's cluster tests, would bring their environment up twice."""
 
 from __future__ import annotations
@@ -31,10 +31,13 @@ def test_cluster_tests_share_a_scope_per_slurm_generation_across_files():
     ]
 
 
-def test_the_files_of_the_split_environment_share_one_scope():
+def test_the_files_of_a_shared_fixture_share_one_scope():
     files = ["test_keycloak.py", "test_stack_reservations.py", "test_stack_split.py"]
     scopes = {environment_scope(f"tests/integration/{name}::test_x") for name in files}
     assert scopes == {"split_environment"}
+    both = ["test_conformance.py", "test_conformance_v2.py"]
+    runs = {environment_scope(f"tests/integration/{name}::test_x") for name in both}
+    assert runs == {"suite_runs"}
     assert environment_scope("tests/integration/test_minio.py::test_x") == (
         "tests/integration/test_minio.py"
     )
