@@ -7,6 +7,7 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"reflect"
 	"sync"
@@ -42,7 +43,7 @@ func pythonVectors(t *testing.T) *vectorSet {
 		output, err := exec.Command("python3", "testdata/vectors.py").Output()
 		if err != nil {
 			if exit, ok := err.(*exec.ExitError); ok {
-				err = &pathError{"python3 testdata/vectors.py", exitError{exit, string(exit.Stderr)}}
+				err = fmt.Errorf("%w\n%s", err, exit.Stderr)
 			}
 			vectorsErr = err
 			return
@@ -54,13 +55,6 @@ func pythonVectors(t *testing.T) *vectorSet {
 	}
 	return &vectors
 }
-
-type exitError struct {
-	err    error
-	stderr string
-}
-
-func (e exitError) Error() string { return e.err.Error() + "\n" + e.stderr }
 
 func unhex(t *testing.T, text string) string {
 	t.Helper()
