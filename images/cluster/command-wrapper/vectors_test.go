@@ -2,12 +2,13 @@ package main
 
 // The wrapper decides as Python did: these tests compare it with what
 // Python's shlex, str and binascii decide, through vectors that
-// testdata/vectors.py prints (run here with the host's python3).
+// testdata/vectors.py prints (run here with $PYTHON, else python3).
 
 import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"reflect"
 	"sync"
@@ -40,7 +41,11 @@ var (
 func pythonVectors(t *testing.T) *vectorSet {
 	t.Helper()
 	vectorsOnce.Do(func() {
-		output, err := exec.Command("python3", "testdata/vectors.py").Output()
+		python := os.Getenv("PYTHON") // the Python unit test's interpreter
+		if python == "" {
+			python = "python3"
+		}
+		output, err := exec.Command(python, "testdata/vectors.py").Output()
 		if err != nil {
 			if exit, ok := err.(*exec.ExitError); ok {
 				err = fmt.Errorf("%w\n%s", err, exit.Stderr)
@@ -51,7 +56,7 @@ func pythonVectors(t *testing.T) *vectorSet {
 		vectorsErr = json.Unmarshal(output, &vectors)
 	})
 	if vectorsErr != nil {
-		t.Fatalf("the test vectors need python3 (3.11 or newer) on PATH: %v", vectorsErr)
+		t.Fatalf("the test vectors need Python 3.11 or newer ($PYTHON, or python3 on PATH): %v", vectorsErr)
 	}
 	return &vectors
 }
