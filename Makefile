@@ -7,6 +7,9 @@ TESTBUILD := $(BIN)/testbuild
 PYTEST := $(BIN)/pytest
 # Every shell script of the project (images' entrypoints, scripts/, CI).
 SHELL_SCRIPTS = $(shell grep -rlE '^\#!.*\b(ba)?sh\b' images scripts .ci)
+# The login node's command wrapper (Go) and the host's Go that checks it.
+GO_WRAPPER := images/cluster/command-wrapper
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv engine browser up down status test unit integration conformance lint format images bench clean
@@ -55,12 +58,15 @@ integration: venv engine browser ## tests that bring environments up and down (D
 conformance: up ## run the conformance suites against the local stack; report in out/
 	$(TESTBUILD) conformance --report out
 
-lint: venv ## ruff (lint, format), mypy, shellcheck
+lint: venv ## ruff (lint, format), mypy, shellcheck, gofmt and go vet
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p firecrest_testbuild
 	@scripts/ensure-shellcheck
 	shellcheck $(SHELL_SCRIPTS)
+	@test -x "$(GO)" || { echo "lint: no Go at $(GO): install it (https://go.dev/doc/install) or give GO=/path/to/go" >&2; exit 1; }
+	@unformatted=$$("$$(dirname "$(GO)")/gofmt" -l $(GO_WRAPPER)); test -z "$$unformatted" || { echo "gofmt -l: $$unformatted" >&2; exit 1; }
+	cd $(GO_WRAPPER) && GOTOOLCHAIN=local GOPROXY=off "$(GO)" vet .
 
 format: venv ## apply ruff's formatting and fixes
 	$(BIN)/ruff format .

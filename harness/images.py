@@ -335,9 +335,22 @@ class ImageBuilder:
 
 def _is_input(path: Path) -> bool:
     """A file of the build context: not bytecode the host's Python left beside
-    a script (running the tests writes it), which would change the image's
-    inputs and ship a host build of it."""
-    return path.is_file() and "__pycache__" not in path.parts
+    a script (running the tests writes it), nor a program compiled on the host
+    (`go build` in the command wrapper's folder), which would change the
+    image's inputs and could ship a host build; nor the wrapper's Go tests,
+    which run on the host."""
+    return (
+        path.is_file()
+        and "__pycache__" not in path.parts
+        and "testdata" not in path.parts
+        and not path.name.endswith("_test.go")
+        and not _is_compiled(path)
+    )
+
+
+def _is_compiled(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"\x7fELF"
 
 
 def _source_files(package: str) -> Context:

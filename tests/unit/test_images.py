@@ -32,19 +32,28 @@ def test_context_has_the_folder_and_the_configured_ca_certificates(tmp_path: Pat
     assert context["ca-certificates/proxy.crt"] == (b"-----BEGIN CERTIFICATE-----\n", 0o644)
 
 
-def test_bytecode_the_host_left_beside_the_image_files_is_not_an_input():
+def test_what_the_host_built_or_tests_beside_the_image_files_is_not_an_input():
+    """Bytecode the host's Python left, a binary `go build` left in the command
+    wrapper's folder, and the wrapper's Go tests (which run on the host)."""
     cache = images.IMAGES / "cluster/files/usr/local/libexec/__pycache__"
     cache.mkdir(exist_ok=True)
-    stray = cache / "stray.cpython-311.pyc"
-    stray.write_bytes(b"host bytecode")
+    strays = [
+        (cache / "stray.cpython-311.pyc", b"host bytecode"),
+        (images.IMAGES / "cluster/command-wrapper/command-wrapper", b"\x7fELF\x02\x01\x01"),
+    ]
+    for stray, data in strays:
+        stray.write_bytes(data)
     try:
         context = builder(Images(ca_certificates="none"))._context_files(
             ImageSpec("cluster", "bookworm")
         )
     finally:
-        stray.unlink()
+        for stray, _ in strays:
+            stray.unlink()
     assert not [name for name in context if "__pycache__" in name]
-    assert "files/usr/local/libexec/testbuild_command_wrapper.py" in context
+    assert not [name for name in context if name.endswith("_test.go") or "testdata" in name]
+    assert "command-wrapper/command-wrapper" not in context
+    assert {"command-wrapper/main.go", "command-wrapper/go.mod"} <= set(context)
 
 
 def test_no_certificates_still_gives_the_folder_the_dockerfile_copies():

@@ -13,11 +13,10 @@ import os
 import pwd
 import subprocess
 import sys
-from typing import Any
 
 import pytest
 
-from firecrest_testbuild.harness.paths import CLUSTER, IMAGES
+from firecrest_testbuild.harness.paths import IMAGES
 
 FILES = IMAGES / "cluster/files"
 HELPER = FILES / "usr/local/sbin/rsvmgmt-priv"
@@ -324,19 +323,3 @@ def test_sudo_runs_the_helper_and_only_it_for_every_user():
         assert os.access(path, os.X_OK), path
     dockerfile = (IMAGES / "cluster/Dockerfile").read_text()
     assert "sudo" in dockerfile and "chmod 0440 /etc/sudoers.d/rsvmgmt" in dockerfile
-
-
-def test_the_command_wrapper_lets_users_run_rsvmgmt_but_not_sudo():
-    wrapper_file = IMAGES / "cluster/files/usr/local/libexec/testbuild-command-wrapper"
-    wrapper_loader = importlib.machinery.SourceFileLoader("wrapper_for_rsv", str(wrapper_file))
-    wrapper_spec = importlib.util.spec_from_loader("wrapper_for_rsv", wrapper_loader)
-    assert wrapper_spec is not None
-    wrapper: Any = importlib.util.module_from_spec(wrapper_spec)
-    wrapper_loader.exec_module(wrapper)
-    allowed = wrapper.read_allowed(str(CLUSTER / "allowed-commands"))
-    wrapper.check_allowed(
-        f"ID=abc timeout 30 rsvmgmt -a testbuild 1 part01 {START} {END} 'r1'", allowed
-    )
-    for command in ("sudo /usr/local/sbin/rsvmgmt-priv -l", "/usr/local/sbin/rsvmgmt-priv -l"):
-        with pytest.raises(wrapper.Refused):
-            wrapper.check_allowed(command, allowed)
