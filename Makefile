@@ -39,7 +39,8 @@ status: venv engine ## show the environment's containers
 
 test: unit integration ## run the whole test suite: unit tests, then integration tests
 
-unit: venv ## fast tests, no Docker (what a bare `pytest` runs)
+unit: venv ## fast tests, no Docker (what a bare `pytest` runs; the command wrapper's need Go)
+	@scripts/ensure-go
 	$(PYTEST)
 
 browser: ## make sure chromium is installed (as root on Debian/Ubuntu: install it) for the report page's tests
@@ -64,6 +65,7 @@ lint: venv ## ruff (lint, format), mypy, shellcheck, gofmt and go vet
 	$(BIN)/mypy -p firecrest_testbuild
 	@scripts/ensure-shellcheck
 	shellcheck $(SHELL_SCRIPTS)
+	@scripts/ensure-go
 	@test -x "$(GO)" || { echo "lint: no Go at $(GO): install it (https://go.dev/doc/install) or give GO=/path/to/go" >&2; exit 1; }
 	@unformatted=$$("$$(dirname "$(GO)")/gofmt" -l $(GO_WRAPPER)); test -z "$$unformatted" || { echo "gofmt -l: $$unformatted" >&2; exit 1; }
 	cd $(GO_WRAPPER) && GOTOOLCHAIN=local GOPROXY=off "$(GO)" vet .

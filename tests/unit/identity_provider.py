@@ -43,9 +43,11 @@ def jwks_url() -> Iterator[str]:
 
 
 def token(key: Any = KEY, kid: str = "k1", **overrides: object) -> str:
-    """A token of test1 valid for a minute; an override of None drops the claim."""
+    """A token of test1 valid for an hour (parametrized tests make theirs at
+    collection, and the whole unit run may take minutes on a busy machine);
+    an override of None drops the claim."""
     now = int(time.time())
-    claims = {"iss": ISSUER, "exp": now + 60, "iat": now, "preferred_username": "test1"}
+    claims = {"iss": ISSUER, "exp": now + 3600, "iat": now, "preferred_username": "test1"}
     claims.update(overrides)
     return jwt.encode(
         {k: v for k, v in claims.items() if v is not None}, key, "RS256", headers={"kid": kid}
