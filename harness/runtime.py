@@ -135,11 +135,18 @@ class Runtime:
             self.client.volumes.create(name, labels=self.labels(**{COMPONENT_LABEL: purpose}))
 
     def containers(self, component: str | None = None) -> list[Container]:
+        # ignore_removed: another environment's `down` may remove a container
+        # between the engine's list and its inspection (docker-py lists, then
+        # inspects each); it is gone, not an error.
         extra = {COMPONENT_LABEL: component} if component else {}
-        return self.client.containers.list(all=True, filters=self._filter(**extra))
+        return self.client.containers.list(
+            all=True, filters=self._filter(**extra), ignore_removed=True
+        )
 
     def container(self, node: str) -> Container:
-        found = self.client.containers.list(all=True, filters=self._filter(**{NODE_LABEL: node}))
+        found = self.client.containers.list(
+            all=True, filters=self._filter(**{NODE_LABEL: node}), ignore_removed=True
+        )
         if not found:
             raise TestbuildError(
                 node, f"environment '{self.name}' has no node '{node}'", fix="run 'testbuild up'"
@@ -158,7 +165,7 @@ class Runtime:
         image_id: str = self.client.images.get(spec.image).attrs["Id"]
         fingerprint = spec.fingerprint(image_id)
         existing = self.client.containers.list(
-            all=True, filters=self._filter(**{NODE_LABEL: spec.node})
+            all=True, filters=self._filter(**{NODE_LABEL: spec.node}), ignore_removed=True
         )
         for container in existing:
             if container.labels.get(SPEC_LABEL) == fingerprint and container.status == "running":
@@ -283,7 +290,9 @@ def _described(
 
 def environments_up(client: docker.DockerClient) -> list[str]:
     """The names of the environments that have containers, from their labels."""
-    containers = client.containers.list(all=True, filters={"label": ENVIRONMENT_LABEL})
+    containers = client.containers.list(
+        all=True, filters={"label": ENVIRONMENT_LABEL}, ignore_removed=True
+    )
     return sorted({container.labels[ENVIRONMENT_LABEL] for container in containers})
 
 

@@ -1,11 +1,23 @@
-"""What `up` says when the engine cannot start a container."""
+"""What `up` says when the engine cannot start a container; containers
+another environment removes while this one lists them."""
 
 from __future__ import annotations
 
-import pytest
-from docker.errors import APIError
+from typing import Any
 
-from firecrest_testbuild.harness.runtime import ContainerSpec, PortBinding, _start_error
+import pytest
+from docker.errors import APIError, NotFound
+from docker.models.containers import ContainerCollection
+
+from firecrest_testbuild.harness.runtime import (
+    ENVIRONMENT_LABEL,
+    NODE_LABEL,
+    ContainerSpec,
+    PortBinding,
+    Runtime,
+    _start_error,
+    environments_up,
+)
 
 CONTROLLER = ContainerSpec(
     component="cluster",
@@ -43,3 +55,31 @@ def test_a_taken_port_is_named_with_its_key_and_no_other(engine_says: str, port:
 def test_when_the_engine_names_no_port_every_port_is_named():
     error = _start_error(CONTROLLER, APIError("500", explanation="port is already allocated"))
     assert "127.0.0.1:2222 or 127.0.0.1:6820 is already in use" in str(error)
+
+
+class EngineApiWhereOneContainerVanishes:
+    """An engine API that lists two containers and has removed one of them by
+    the time it is inspected (as another environment's `down` does)."""
+
+    def containers(self, **filters: object) -> list[dict[str, str]]:
+        return [{"Id": "gone"}, {"Id": "kept"}]
+
+    def inspect_container(self, container_id: str) -> dict[str, object]:
+        if container_id == "gone":
+            raise NotFound("No such container: gone")
+        labels = {ENVIRONMENT_LABEL: "alpha", NODE_LABEL: "controller"}
+        return {"Id": container_id, "Config": {"Labels": labels}}
+
+
+class Engine:
+    """docker-py's own container collection (it lists, then inspects each) over that API."""
+
+    def __init__(self) -> None:
+        self.api = EngineApiWhereOneContainerVanishes()
+        self.containers = ContainerCollection(client=self)
+
+
+def test_a_container_removed_while_listing_is_left_out_not_an_error():
+    engine: Any = Engine()
+    assert environments_up(engine) == ["alpha"]
+    assert [container.id for container in Runtime(engine, "alpha").containers()] == ["kept"]
