@@ -308,6 +308,24 @@ class ImageBuilder:
         return True
 
     def _debootstrap(self, release: str, tag: str) -> None:
+        """Imports the release's root file system, made with debootstrap the
+        first time and kept in the user cache (keyed by release and mirror)."""
+        rootfs = rootfs_tarball(release, self.settings.debian_mirror)
+        if self.use_cache and rootfs.is_file():
+            made = datetime.datetime.fromtimestamp(rootfs.stat().st_mtime, datetime.UTC)
+            self._say(
+                f"{tag}: cached root file system used: {rootfs} (made {made:%Y-%m-%d};"
+                " delete it to debootstrap again)"
+            )
+        else:
+            self._make_rootfs(release, tag, rootfs)
+        with rootfs.open("rb") as stream:
+            self.client.api.import_image_from_stream(
+                stream, repository=tag.split(":")[0], tag=release, changes=BASE_ENVIRONMENT
+            )
+        self._say(f"imported {tag}")
+
+    def _make_rootfs(self, release: str, tag: str, rootfs: Path) -> None:
         if shutil.which("debootstrap") is None or os.geteuid() != 0:
             raise TestbuildError(
                 "images",
@@ -316,6 +334,9 @@ class ImageBuilder:
                 f" or load an image tagged {tag} into the engine",
             )
         self._say(f"building {tag} from {self.settings.debian_mirror} (debootstrap)")
+        rootfs.parent.mkdir(parents=True, exist_ok=True)
+        # Written beside its place and renamed: an interrupted run leaves no tarball.
+        partial = rootfs.with_name(f".{rootfs.name}.{os.getpid()}.part")
         with tempfile.TemporaryDirectory(prefix="testbuild-rootfs-") as workdir:
             root = Path(workdir) / "rootfs"
             self._run_debootstrap(release, root)
@@ -324,13 +345,20 @@ class ImageBuilder:
                 *root.glob("var/lib/apt/lists/*_*"),
             ):
                 leftover.unlink()
-            with subprocess.Popen(
-                ["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE
-            ) as tar:
-                self.client.api.import_image_from_stream(
-                    tar.stdout, repository=tag.split(":")[0], tag=release, changes=BASE_ENVIRONMENT
+            try:
+                subprocess.run(
+                    ["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."],
+                    check=True,
+                    capture_output=True,
                 )
-        self._say(f"imported {tag}")
+            except subprocess.CalledProcessError as error:
+                partial.unlink(missing_ok=True)
+                raise TestbuildError(
+                    "images",
+                    f"cannot write {partial}: {error.stderr.decode(errors='replace').strip()}",
+                    fix=f"make room in {rootfs.parent}",
+                ) from error
+        partial.rename(rootfs)
 
     def _run_debootstrap(self, release: str, root: Path) -> None:
         command = [
@@ -543,6 +571,10 @@ def cache_folder() -> Path:
 
 def artefact_folder() -> Path:
     return cache_root() / "artefacts"
+
+
+def rootfs_tarball(release: str, mirror: str) -> Path:
+    return cache_root() / "rootfs" / f"{release}-{_sha256(mirror.encode())[:12]}.tar"
 
 
 def _artefact_spec(spec: ImageSpec, artefact: Artefact) -> ImageSpec:

@@ -13,7 +13,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from docker.errors import ImageNotFound
+from docker.errors import APIError, ImageNotFound
 
 from firecrest_testbuild.harness import images
 from firecrest_testbuild.harness.config import Images
@@ -253,3 +253,22 @@ def test_a_failing_build_is_reported_by_name_and_stops_the_others(folders: Path)
     assert not [
         tag for tag in engine.tags if tag.startswith(("testbuild/slow", "testbuild/server"))
     ]
+
+
+def test_a_cached_root_file_system_is_imported_without_debootstrap(
+    folders: Path, monkeypatch: pytest.MonkeyPatch
+):
+    engine = Engine(tags=set())
+    engine.client.images.pull.side_effect = APIError("no registry")
+    mirror = Images().debian_mirror
+    rootfs = images.rootfs_tarball("trixie", mirror)
+    rootfs.parent.mkdir(parents=True)
+    rootfs.write_bytes(b"root file system tarball")
+    rootfs.with_name(f".{rootfs.name}.123.part").write_bytes(b"interrupted")
+    monkeypatch.setattr(images.subprocess, "Popen", mock.Mock(side_effect=AssertionError))
+    output = io.StringIO()
+    assert builder(engine, stream=output).ensure_base("trixie") == "testbuild/debian:trixie"
+    [call] = engine.client.api.import_image_from_stream.call_args_list
+    assert call.args[0].name == str(rootfs)
+    assert f"cached root file system used: {rootfs}" in output.getvalue()
+    assert images.rootfs_tarball("trixie", "http://another.mirror/debian") != rootfs
