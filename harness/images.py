@@ -183,11 +183,15 @@ class ImageBuilder:
             return self._existing(spec)
         base = self.ensure_base(spec.debian_release)
         context = self._context_files(spec)
+        hashed = dict(context)
         for artefact in spec.artefacts:
-            data = self._artefact(spec, artefact).read_bytes()
+            data, digest = self._artefact(spec, artefact)
             context[artefact.context_path] = (data, 0o755)
+            # Its digest stands for its bytes: hashing a 100 MB binary twice
+            # would make an up-to-date check seconds long on a busy machine.
+            hashed[artefact.context_path] = (digest.encode(), 0o755)
         base_id: str = self.client.images.get(base).attrs["Id"]
-        inputs = _inputs_hash(context, base_id, spec.build_args)
+        inputs = _inputs_hash(hashed, base_id, spec.build_args)
         tag = f"{spec.repository}:{inputs[:12]}"
         if self.use_cache and self._exists(tag):
             self._say(f"{tag}: up to date")
@@ -197,28 +201,29 @@ class ImageBuilder:
         self.client.images.get(tag).tag(spec.repository, "latest")
         return tag
 
-    def _artefact(self, spec: ImageSpec, artefact: Artefact) -> Path:
-        """The cached file of `artefact`, compiled first when the cache has
-        none for its inputs (or, without the cache, every time)."""
+    def _artefact(self, spec: ImageSpec, artefact: Artefact) -> tuple[bytes, str]:
+        """The bytes of `artefact` and their SHA-256, from the user cache;
+        compiled first when the cache has none for its inputs (or, without the
+        cache, every time)."""
         build = _artefact_spec(spec, artefact)
         build_context = self._context_files(build)
         key = artefact_key(build_context, spec)
         entry = artefact_folder() / f"{artefact.name}-{key[:16]}"
         with self._lock(f"artefact {entry.name}"):
             cached = entry / Path(artefact.path).name
-            if self.use_cache and _valid_artefact(cached):
+            if self.use_cache and (found := _cached_artefact(cached)):
                 self._say(f"{spec.repository}: cached {artefact.name} used: {cached}")
-                return cached
+                return found
             if self.use_cache and entry.exists():
                 self._say(f"{spec.repository}: {entry} is incomplete or corrupt: compiling again")
             started = time.monotonic()
             data = self._compile(spec, artefact, build, build_context)
-            _store_artefact(entry, cached.name, data)
+            digest = _store_artefact(entry, cached.name, data)
             self._say(
                 f"{spec.repository}: {artefact.name} compiled in"
                 f" {time.monotonic() - started:.0f}s, cached in {cached}"
             )
-            return cached
+            return data, digest
 
     def _compile(
         self, spec: ImageSpec, artefact: Artefact, build: ImageSpec, context: Context
@@ -595,26 +600,29 @@ def artefact_key(build_context: Context, spec: ImageSpec) -> str:
     return _inputs_hash(files, f"debian:{spec.debian_release}", spec.build_args)
 
 
-def _valid_artefact(path: Path) -> bool:
-    """A complete entry: an executable whose bytes match the SHA-256 written
-    beside it when it was stored (an interrupted or altered entry does not)."""
+def _cached_artefact(path: Path) -> tuple[bytes, str] | None:
+    """The bytes and SHA-256 of a complete entry: an executable whose bytes
+    match the SHA-256 written beside it when it was stored (an interrupted
+    or altered entry does not)."""
     checksum = path.with_name(path.name + ".sha256")
     if not (path.is_file() and checksum.is_file()):
-        return False
-    data = path.read_bytes()
-    return data.startswith(ELF_MAGIC) and checksum.read_text().strip() == _sha256(data)
+        return None
+    data, digest = path.read_bytes(), checksum.read_text().strip()
+    return (data, digest) if data.startswith(ELF_MAGIC) and _sha256(data) == digest else None
 
 
-def _store_artefact(entry: Path, name: str, data: bytes) -> None:
+def _store_artefact(entry: Path, name: str, data: bytes) -> str:
     """Writes the entry in a temporary folder beside it and renames it into
     place, so that an interrupted run never leaves a complete-looking entry."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
     (partial / name).write_bytes(data)
     (partial / name).chmod(0o755)
-    (partial / f"{name}.sha256").write_text(_sha256(data) + "\n")
+    digest = _sha256(data)
+    (partial / f"{name}.sha256").write_text(digest + "\n")
     shutil.rmtree(entry, ignore_errors=True)
     partial.rename(entry)
+    return digest
 
 
 def _sha256(data: bytes) -> str:
