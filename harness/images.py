@@ -324,9 +324,14 @@ class ImageBuilder:
             )
         else:
             self._make_rootfs(release, tag, rootfs)
-        with rootfs.open("rb") as stream:
+        with rootfs.open("rb") as tarball:
+            # In chunks, as the engine expects (a file object would be sent
+            # whole, not in the chunked encoding the request announces).
             self.client.api.import_image_from_stream(
-                stream, repository=tag.split(":")[0], tag=release, changes=BASE_ENVIRONMENT
+                iter(lambda: tarball.read(1 << 20), b""),
+                repository=tag.split(":")[0],
+                tag=release,
+                changes=BASE_ENVIRONMENT,
             )
         self._say(f"imported {tag}")
 
