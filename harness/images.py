@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import io
 import os
+import queue
 import shutil
 import subprocess
 import tarfile
@@ -25,8 +26,7 @@ import threading
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,15 +155,42 @@ class ImageBuilder:
         stops the other builds and is raised naming its image."""
         tags: dict[str, str] = {}
         for group in groups:
-            pool = ThreadPoolExecutor(BUILD_WORKERS, thread_name_prefix="image")
-            futures = {pool.submit(self._timed_ensure, spec): spec for spec in group}
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            if any(future.exception() for future in done):
+            tags.update(self._ensure_group(group))
+        return tags
+
+    def _ensure_group(self, group: Sequence[ImageSpec]) -> dict[str, str]:
+        pending: queue.SimpleQueue[ImageSpec] = queue.SimpleQueue()
+        for spec in group:
+            pending.put(spec)
+        tags: dict[str, str] = {}
+        errors: list[BaseException] = []
+        finished: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+        def work() -> None:
+            try:
+                while not self._failed.is_set():
+                    try:
+                        spec = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    tags[spec.repository] = self._timed_ensure(spec)
+            except BaseException as error:  # handed to the caller's thread
+                errors.append(error)
                 self._failed.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise _first_failure(futures)
-            pool.shutdown()
-            tags.update((spec.repository, future.result()) for future, spec in futures.items())
+            finally:
+                finished.put(None)
+
+        # Daemon threads: a failed or interrupted (Ctrl-C) run returns without
+        # waiting for the builds still running (a compile prints nothing for
+        # minutes); they stop at their next output, or with the process, whose
+        # closed connections make the engine cancel them.
+        workers = min(BUILD_WORKERS, len(group))
+        for number in range(workers):
+            threading.Thread(target=work, name=f"image-{number}", daemon=True).start()
+        for _ in range(workers):
+            finished.get()
+            if errors:
+                raise errors[0]
         return tags
 
     def _timed_ensure(self, spec: ImageSpec) -> str:
@@ -642,13 +669,6 @@ def _single_file(archive: bytes, path: str) -> bytes:
         if extracted is None:
             raise TestbuildError("images", f"the build left no file at {path}")
         return extracted.read()
-
-
-def _first_failure(futures: Iterable[Future[str]]) -> BaseException:
-    """The error of the build that failed, rather than those it stopped."""
-    errors = [e for f in futures if not f.cancelled() and (e := f.exception()) is not None]
-    real = [error for error in errors if STOPPED not in str(error)]
-    return (real or errors)[0]
 
 
 def _read_url(url: str) -> bytes:
