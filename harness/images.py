@@ -553,7 +553,7 @@ def _is_input(path: Path) -> bool:
 
 def _is_compiled(path: Path) -> bool:
     with path.open("rb") as handle:
-        return handle.read(4) == b"\x7fELF"
+        return handle.read(4) == ELF_MAGIC
 
 
 def _source_files(package: str) -> Context:
