@@ -214,8 +214,8 @@ class ImageBuilder:
         for artefact in spec.artefacts:
             data, digest = self._artefact(spec, artefact)
             context[artefact.context_path] = (data, 0o755)
-            # Its digest stands for its bytes: hashing a 100 MB binary twice
-            # would make an up-to-date check seconds long on a busy machine.
+            # Its digest (checked against its bytes as it was read) stands for
+            # them: hashing the 100 MB binary again would lengthen every check.
             hashed[artefact.context_path] = (digest.encode(), 0o755)
         base_id: str = self.client.images.get(base).attrs["Id"]
         inputs = _inputs_hash(hashed, base_id, spec.build_args)
