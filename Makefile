@@ -80,7 +80,10 @@ images: venv engine ## build (or find) every image without starting anything
 bench: venv engine ## measure up/down/cold build/memory and the stack (docs/benchmarks.md)
 	$(BIN)/python -m firecrest_testbuild.harness.bench
 
-clean: ## down, then remove the images and the virtual environment
+# The user cache (~/.cache/testbuild: downloads, the compiled MinIO binary, the
+# debootstrapped root file systems) stays, so that the next build takes seconds
+# where the first took minutes; `rm -rf ~/.cache/testbuild` drops it.
+clean: ## down, then remove the images and the virtual environment (keeps the build cache ~/.cache/testbuild)
 	-[ -x $(TESTBUILD) ] && scripts/ensure-engine && $(TESTBUILD) down
 	-docker images --format '{{.Repository}}:{{.Tag}}' | grep '^testbuild/' | xargs -r docker rmi
 	rm -rf $(VENV)

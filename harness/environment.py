@@ -206,17 +206,18 @@ class Environment:
         return UserEndpoints(user.name, user.uid, user.password, user.account, key)
 
     def build_images(self) -> dict[str, str]:
+        """Every image, the independent ones built at the same time."""
         builder = ImageBuilder(self.client, self.config.images, self.progress)
-        return {spec.repository: builder.ensure(spec) for spec in self._image_specs()}
+        return builder.ensure_all(self._image_groups())
 
     def _existing_images(self) -> dict[str, str]:
-        return {spec.repository: spec.latest for spec in self._image_specs()}
+        return {spec.repository: spec.latest for group in self._image_groups() for spec in group}
 
-    def _image_specs(self) -> list[ImageSpec]:
-        # Hosted implementations last: one may run an image a component builds.
+    def _image_groups(self) -> list[list[ImageSpec]]:
+        # Hosted implementations after the others: one may run an image a component builds.
         hosted = self.implementations
-        ordered = [c for c in self.components if c not in hosted] + list(hosted)
-        return [component.image(self.config) for component in ordered]
+        first = [c.image(self.config) for c in self.components if c not in hosted]
+        return [first, [implementation.image(self.config) for implementation in hosted]]
 
     def _context(
         self,

@@ -4,6 +4,10 @@ The base OS image is pulled when a registry answers and otherwise built once
 from Debian's archive with debootstrap and imported. Every other image is
 built from its folder plus the extra CA certificates the config names, and
 tagged with a hash of all its inputs, so an unchanged image is never rebuilt.
+What is slow to make and depends on few inputs (downloads, a compiled binary:
+`Artefact`) is kept in the user cache, which `make clean` leaves, so that a
+rebuild after it takes seconds where the first build took minutes. Independent
+images are built concurrently (`ImageBuilder.ensure_all`).
 """
 
 from __future__ import annotations
@@ -13,11 +17,16 @@ import datetime
 import hashlib
 import io
 import os
+import queue
 import shutil
 import subprocess
+import tarfile
 import tempfile
+import threading
+import time
 import urllib.request
 from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +43,11 @@ from firecrest_testbuild.harness.progress import Progress
 REPOSITORY_PREFIX = "testbuild"
 INPUTS_LABEL = "org.testbuild.inputs"
 KEEP_RECENT_BUILDS = datetime.timedelta(hours=1)
+# Builds at once: enough to overlap a CPU-bound compile with the builds that
+# wait on apt, debootstrap or downloads, without more than 2 cores can use.
+BUILD_WORKERS = 3
+ELF_MAGIC = b"\x7fELF"
+STOPPED = "stopped: another image failed to build"
 Context = Files
 BASE_ENVIRONMENT = [
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -49,6 +63,20 @@ class Download:
     url: str
     context_path: str
     sha1_url: str  # the checksum published beside it (Maven Central has .sha1 files)
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """An executable compiled by its own build folder (images/<folder>/, on
+    the image's Debian release) and kept in the user cache, keyed by that
+    folder's files, the build arguments and the release (not the base image's
+    id, which every debootstrap changes). The image's build context gets it
+    at `context_path`, so its bytes are an input of the image's tag."""
+
+    name: str
+    folder: str
+    path: str  # where the build leaves it in its image
+    context_path: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,7 @@ class ImageSpec:
     # what to tell the user when it has not.
     existing: str = ""
     existing_missing: str = ""
+    artefacts: tuple[Artefact, ...] = ()
 
     @property
     def repository(self) -> str:
@@ -110,7 +139,70 @@ class ImageBuilder:
         self.client = client
         self.settings = settings
         self.progress = progress
-        self.use_cache = use_cache  # False: rebuild every layer (benchmarks)
+        # False: rebuild every layer and compile every artefact again (benchmarks).
+        self.use_cache = use_cache
+        # One Debian base or artefact is made once even when several images
+        # being built at the same time need it.
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._failed = threading.Event()  # one build failed: the others stop
+        self._print_lock = threading.Lock()
+
+    def ensure_all(self, groups: Sequence[Sequence[ImageSpec]]) -> dict[str, str]:
+        """The tags of up-to-date images for every spec: the specs of a group
+        concurrently, the groups one after the other (hosted implementations
+        last, as one may run an image another builds). The first failure
+        stops the other builds and is raised naming its image."""
+        tags: dict[str, str] = {}
+        for group in groups:
+            tags.update(self._ensure_group(group))
+        return tags
+
+    def _ensure_group(self, group: Sequence[ImageSpec]) -> dict[str, str]:
+        pending: queue.SimpleQueue[ImageSpec] = queue.SimpleQueue()
+        for spec in group:
+            pending.put(spec)
+        tags: dict[str, str] = {}
+        errors: list[BaseException] = []
+        finished: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+        def work() -> None:
+            try:
+                while not self._failed.is_set():
+                    try:
+                        spec = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    tags[spec.repository] = self._timed_ensure(spec)
+            except BaseException as error:  # handed to the caller's thread
+                errors.append(error)
+                self._failed.set()
+            finally:
+                finished.put(None)
+
+        # Daemon threads: a failed or interrupted (Ctrl-C) run returns without
+        # waiting for the builds still running (a compile prints nothing for
+        # minutes); they stop at their next output, or with the process, whose
+        # closed connections make the engine cancel them.
+        workers = min(BUILD_WORKERS, len(group))
+        for number in range(workers):
+            threading.Thread(target=work, name=f"image-{number}", daemon=True).start()
+        for _ in range(workers):
+            finished.get()
+            if errors:
+                raise errors[0]
+        return tags
+
+    def _timed_ensure(self, spec: ImageSpec) -> str:
+        started = time.monotonic()
+        try:
+            tag = self.ensure(spec)
+        except TestbuildError as error:
+            if not error.message.startswith(spec.repository):
+                error.message = f"{spec.repository}: {error.message}"
+            raise
+        self._say(f"{tag}: ready in {time.monotonic() - started:.1f}s")
+        return tag
 
     def ensure(self, spec: ImageSpec) -> str:
         """The tag of an up-to-date image for `spec`, building it if needed."""
@@ -118,16 +210,82 @@ class ImageBuilder:
             return self._existing(spec)
         base = self.ensure_base(spec.debian_release)
         context = self._context_files(spec)
+        hashed = dict(context)
+        for artefact in spec.artefacts:
+            data, digest = self._artefact(spec, artefact)
+            context[artefact.context_path] = (data, 0o755)
+            # Its digest (checked against its bytes as it was read) stands for
+            # them: hashing the 100 MB binary again would lengthen every check.
+            hashed[artefact.context_path] = (digest.encode(), 0o755)
         base_id: str = self.client.images.get(base).attrs["Id"]
-        inputs = _inputs_hash(context, base_id, spec.build_args)
+        inputs = _inputs_hash(hashed, base_id, spec.build_args)
         tag = f"{spec.repository}:{inputs[:12]}"
         if self.use_cache and self._exists(tag):
-            self.progress.detail(f"{tag}: up to date")
+            self._say(f"{tag}: up to date")
         else:
             self._build(spec, context, base, tag, inputs)
             self._remove_older_builds(spec, keep=tag)
         self.client.images.get(tag).tag(spec.repository, "latest")
         return tag
+
+    def _artefact(self, spec: ImageSpec, artefact: Artefact) -> tuple[bytes, str]:
+        """The bytes of `artefact` and their SHA-256, from the user cache;
+        compiled first when the cache has none for its inputs (or, without the
+        cache, every time)."""
+        build = _artefact_spec(spec, artefact)
+        build_context = self._context_files(build)
+        key = artefact_key(build_context, spec)
+        entry = artefact_folder() / f"{artefact.name}-{key[:16]}"
+        with self._lock(f"artefact {entry.name}"):
+            cached = entry / Path(artefact.path).name
+            if self.use_cache and (found := _cached_artefact(cached)):
+                self._say(f"{spec.repository}: cached {artefact.name} used: {cached}")
+                return found
+            if self.use_cache and entry.exists():
+                self._say(f"{spec.repository}: {entry} is incomplete or corrupt: compiling again")
+            started = time.monotonic()
+            data = self._compile(spec, artefact, build, build_context)
+            digest = _store_artefact(entry, cached.name, data)
+            self._say(
+                f"{spec.repository}: {artefact.name} compiled in"
+                f" {time.monotonic() - started:.0f}s, cached in {cached}"
+            )
+            return data, digest
+
+    def _compile(
+        self, spec: ImageSpec, artefact: Artefact, build: ImageSpec, context: Context
+    ) -> bytes:
+        """Builds the artefact's folder and copies the file out of its image,
+        which is removed then (its toolchain and module cache are large)."""
+        self._say(f"{spec.repository}: compiling {artefact.name} (images/{artefact.folder})")
+        image = self._build(build, context, self.ensure_base(spec.debian_release), None, "")
+        container = self.client.containers.create(image)
+        try:
+            stream, _ = container.get_archive(artefact.path)
+            data = _single_file(b"".join(stream), artefact.path)
+        finally:
+            container.remove(force=True)
+            with contextlib.suppress(APIError):
+                self.client.images.remove(image)
+        if not data.startswith(ELF_MAGIC):
+            raise TestbuildError(
+                "images",
+                f"images/{artefact.folder} left {artefact.path}, which is not an executable",
+                fix=f"check the last step of images/{artefact.folder}/Dockerfile",
+            )
+        return data
+
+    @contextlib.contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        with self._locks_guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            yield
+
+    def _say(self, text: str) -> None:
+        # Lines of concurrent builds stay whole, each naming its image.
+        with self._print_lock:
+            self.progress.detail(text)
 
     def _remove_older_builds(self, spec: ImageSpec, keep: str) -> None:
         """Older input-hash tags of this image, unless a container still uses them
@@ -150,17 +308,18 @@ class ImageBuilder:
                 fix=f"build or load it first (docker build -t {spec.existing} ..., docker load),"
                 " or name one that 'docker images' lists",
             )
-        self.progress.detail(f"{spec.existing}: present")
+        self._say(f"{spec.existing}: present")
         return spec.existing
 
     def ensure_base(self, release: str) -> str:
         tag = base_tag(release)
-        if self._exists(tag):
+        with self._lock(tag):
+            if self._exists(tag):
+                return tag
+            if self._pull_official(release, tag):
+                return tag
+            self._debootstrap(release, tag)
             return tag
-        if self._pull_official(release, tag):
-            return tag
-        self._debootstrap(release, tag)
-        return tag
 
     def _exists(self, tag: str) -> bool:
         try:
@@ -174,13 +333,36 @@ class ImageBuilder:
         try:
             image = self.client.images.pull(official)
         except APIError as error:
-            self.progress.detail(f"cannot pull {official} ({_first_line(error)}): building it")
+            self._say(f"cannot pull {official} ({_first_line(error)}): building it")
             return False
         image.tag(tag)
-        self.progress.detail(f"pulled {official} as {tag}")
+        self._say(f"pulled {official} as {tag}")
         return True
 
     def _debootstrap(self, release: str, tag: str) -> None:
+        """Imports the release's root file system, made with debootstrap the
+        first time and kept in the user cache (keyed by release and mirror)."""
+        rootfs = rootfs_tarball(release, self.settings.debian_mirror)
+        if self.use_cache and rootfs.is_file():
+            made = datetime.datetime.fromtimestamp(rootfs.stat().st_mtime, datetime.UTC)
+            self._say(
+                f"{tag}: cached root file system used: {rootfs} (made {made:%Y-%m-%d};"
+                " delete it to debootstrap again)"
+            )
+        else:
+            self._make_rootfs(release, tag, rootfs)
+        with rootfs.open("rb") as tarball:
+            # In chunks, as the engine expects (a file object would be sent
+            # whole, not in the chunked encoding the request announces).
+            self.client.api.import_image_from_stream(
+                iter(lambda: tarball.read(1 << 20), b""),
+                repository=tag.split(":")[0],
+                tag=release,
+                changes=BASE_ENVIRONMENT,
+            )
+        self._say(f"imported {tag}")
+
+    def _make_rootfs(self, release: str, tag: str, rootfs: Path) -> None:
         if shutil.which("debootstrap") is None or os.geteuid() != 0:
             raise TestbuildError(
                 "images",
@@ -188,7 +370,10 @@ class ImageBuilder:
                 fix="run as root with debootstrap installed ('make engine' installs it),"
                 f" or load an image tagged {tag} into the engine",
             )
-        self.progress.detail(f"building {tag} from {self.settings.debian_mirror} (debootstrap)")
+        self._say(f"building {tag} from {self.settings.debian_mirror} (debootstrap)")
+        rootfs.parent.mkdir(parents=True, exist_ok=True)
+        # Written beside its place and renamed: an interrupted run leaves no tarball.
+        partial = rootfs.with_name(f".{rootfs.name}.{os.getpid()}.part")
         with tempfile.TemporaryDirectory(prefix="testbuild-rootfs-") as workdir:
             root = Path(workdir) / "rootfs"
             self._run_debootstrap(release, root)
@@ -197,13 +382,20 @@ class ImageBuilder:
                 *root.glob("var/lib/apt/lists/*_*"),
             ):
                 leftover.unlink()
-            with subprocess.Popen(
-                ["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE
-            ) as tar:
-                self.client.api.import_image_from_stream(
-                    tar.stdout, repository=tag.split(":")[0], tag=release, changes=BASE_ENVIRONMENT
+            try:
+                subprocess.run(
+                    ["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."],
+                    check=True,
+                    capture_output=True,
                 )
-        self.progress.detail(f"imported {tag}")
+            except subprocess.CalledProcessError as error:
+                partial.unlink(missing_ok=True)
+                raise TestbuildError(
+                    "images",
+                    f"cannot write {partial}: {error.stderr.decode(errors='replace').strip()}",
+                    fix=f"make room in {rootfs.parent}",
+                ) from error
+        partial.rename(rootfs)
 
     def _run_debootstrap(self, release: str, root: Path) -> None:
         command = [
@@ -224,7 +416,7 @@ class ImageBuilder:
                 words = line.split()
                 if len(words) > 1 and words[0] == "I:" and words[1] != phase:
                     phase = words[1]
-                    self.progress.detail(f"debootstrap: {line.strip()[3:]}")
+                    self._say(f"{base_tag(release)}: debootstrap: {line.strip()[3:]}")
         if process.returncode != 0:
             raise TestbuildError(
                 "images",
@@ -267,7 +459,7 @@ class ImageBuilder:
         if cached.is_file():
             return cached
         cached.parent.mkdir(parents=True, exist_ok=True)
-        self.progress.detail(f"downloading {download.url}")
+        self._say(f"downloading {download.url}")
         partial = cached.with_suffix(cached.suffix + ".part")
         try:
             expected = _read_url(download.sha1_url).decode().split()[0].lower()
@@ -300,30 +492,40 @@ class ImageBuilder:
                 done += len(chunk)
                 if total and done * 10 // total > tenths:
                     tenths = done * 10 // total
-                    self.progress.detail(f"  {done >> 20} of {total >> 20} MiB")
+                    self._say(f"  {done >> 20} of {total >> 20} MiB")
         return digest.hexdigest()
 
-    def _build(self, spec: ImageSpec, context: Context, base: str, tag: str, inputs: str) -> None:
-        self.progress.detail(f"building {tag}")
+    def _build(
+        self, spec: ImageSpec, context: Context, base: str, tag: str | None, inputs: str
+    ) -> str:
+        """Builds `context` (tagged `tag` and labelled with its inputs, or
+        neither: an artefact's build); returns the image's id."""
+        name = tag or f"images/{spec.folder}"
+        self._say(f"building {name}")
         tail: deque[str] = deque(maxlen=40)
+        image = ""
         try:
             for chunk in self.client.api.build(
                 fileobj=io.BytesIO(pack(context)),
                 custom_context=True,
                 tag=tag,
                 buildargs={"BASE_IMAGE": base, **dict(spec.build_args)},
-                labels={INPUTS_LABEL: inputs},
+                labels={INPUTS_LABEL: inputs} if tag else None,
                 rm=True,
                 forcerm=True,
                 nocache=not self.use_cache,
                 decode=True,
             ):
+                if self._failed.is_set():
+                    # Closing the stream makes the engine cancel this build.
+                    raise BuildError(STOPPED, build_log=iter([]))
                 if "error" in chunk:
                     raise BuildError(chunk["error"], build_log=iter([]))
+                image = chunk.get("aux", {}).get("ID", image)
                 for line in chunk.get("stream", "").splitlines():
                     tail.append(line)
                     if line.startswith("Step "):
-                        self.progress.detail(line[:110])
+                        self._say(f"{name}: {line[:100]}")
         except (BuildError, APIError) as error:
             raise TestbuildError(
                 "images",
@@ -331,6 +533,7 @@ class ImageBuilder:
                 details=["last build output:", *tail],
                 fix="read the build output above; behind a TLS proxy check images.caCertificates",
             ) from error
+        return image
 
 
 def _is_input(path: Path) -> bool:
@@ -350,7 +553,7 @@ def _is_input(path: Path) -> bool:
 
 def _is_compiled(path: Path) -> bool:
     with path.open("rb") as handle:
-        return handle.read(4) == b"\x7fELF"
+        return handle.read(4) == ELF_MAGIC
 
 
 def _source_files(package: str) -> Context:
@@ -393,9 +596,79 @@ def _inputs_hash(
     return digest.hexdigest()
 
 
-def cache_folder() -> Path:
+def cache_root() -> Path:
+    """The user cache `make clean` keeps (delete it to start from nothing)."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "testbuild" / "downloads"
+    return Path(root) / "testbuild"
+
+
+def cache_folder() -> Path:
+    return cache_root() / "downloads"
+
+
+def artefact_folder() -> Path:
+    return cache_root() / "artefacts"
+
+
+def rootfs_tarball(release: str, mirror: str) -> Path:
+    return cache_root() / "rootfs" / f"{release}-{_sha256(mirror.encode())[:12]}.tar"
+
+
+def _artefact_spec(spec: ImageSpec, artefact: Artefact) -> ImageSpec:
+    """What builds `artefact`: its folder, on the image's release and arguments."""
+    return ImageSpec(artefact.folder, spec.debian_release, build_args=spec.build_args)
+
+
+def artefact_key(build_context: Context, spec: ImageSpec) -> str:
+    """The cache key of an artefact: its build folder's files, the build
+    arguments and the Debian release. Not the proxy CA certificates of the
+    context (they change how it is fetched, not what is compiled), nor the
+    base image's id (every debootstrap of the same release gives a new one)."""
+    files = {
+        name: entry
+        for name, entry in build_context.items()
+        if not name.startswith("ca-certificates/")
+    }
+    return _inputs_hash(files, f"debian:{spec.debian_release}", spec.build_args)
+
+
+def _cached_artefact(path: Path) -> tuple[bytes, str] | None:
+    """The bytes and SHA-256 of a complete entry: an executable whose bytes
+    match the SHA-256 written beside it when it was stored (an interrupted
+    or altered entry does not)."""
+    checksum = path.with_name(path.name + ".sha256")
+    if not (path.is_file() and checksum.is_file()):
+        return None
+    data, digest = path.read_bytes(), checksum.read_text().strip()
+    return (data, digest) if data.startswith(ELF_MAGIC) and _sha256(data) == digest else None
+
+
+def _store_artefact(entry: Path, name: str, data: bytes) -> str:
+    """Writes the entry in a temporary folder beside it and renames it into
+    place, so that an interrupted run never leaves a complete-looking entry."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    (partial / name).write_bytes(data)
+    (partial / name).chmod(0o755)
+    digest = _sha256(data)
+    (partial / f"{name}.sha256").write_text(digest + "\n")
+    shutil.rmtree(entry, ignore_errors=True)
+    partial.rename(entry)
+    return digest
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _single_file(archive: bytes, path: str) -> bytes:
+    """The one file of the tar stream the engine gives for `path`."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        member = tar.next()
+        extracted = tar.extractfile(member) if member else None
+        if extracted is None:
+            raise TestbuildError("images", f"the build left no file at {path}")
+        return extracted.read()
 
 
 def _read_url(url: str) -> bytes:

@@ -18,7 +18,7 @@ from firecrest_testbuild.harness.components import Context
 from firecrest_testbuild.harness.config import EnvironmentConfig
 from firecrest_testbuild.harness.contracts import MinioEndpoints
 from firecrest_testbuild.harness.errors import TestbuildError
-from firecrest_testbuild.harness.images import ImageSpec
+from firecrest_testbuild.harness.images import Artefact, ImageSpec
 from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
 
@@ -38,7 +38,13 @@ SERVER_COMMAND = [
     f":{CONSOLE_PORT}",
 ]
 
-IMAGE = ImageSpec("minio", debian_release="trixie", build_args=(("MINIO_VERSION", VERSION),))
+# The server binary is compiled once per version and kept in the user cache.
+IMAGE = ImageSpec(
+    "minio",
+    debian_release="trixie",
+    build_args=(("MINIO_VERSION", VERSION),),
+    artefacts=(Artefact("minio", "minio/compile", "/out/minio", "artefacts/minio"),),
+)
 
 
 class MinioComponent:
