@@ -173,7 +173,7 @@ class ImageBuilder:
                         spec = pending.get_nowait()
                     except queue.Empty:
                         return
-                    tags[spec.repository] = self._timed_ensure(spec)
+                    tags[spec.repository] = self._named_ensure(spec)
             except BaseException as error:  # handed to the caller's thread
                 errors.append(error)
                 self._failed.set()
@@ -193,16 +193,14 @@ class ImageBuilder:
                 raise errors[0]
         return tags
 
-    def _timed_ensure(self, spec: ImageSpec) -> str:
-        started = time.monotonic()
+    def _named_ensure(self, spec: ImageSpec) -> str:
+        """ensure(spec), its error naming the image (builds run side by side)."""
         try:
-            tag = self.ensure(spec)
+            return self.ensure(spec)
         except TestbuildError as error:
             if not error.message.startswith(spec.repository):
                 error.message = f"{spec.repository}: {error.message}"
             raise
-        self._say(f"{tag}: ready in {time.monotonic() - started:.1f}s")
-        return tag
 
     def ensure(self, spec: ImageSpec) -> str:
         """The tag of an up-to-date image for `spec`, building it if needed."""
@@ -223,7 +221,9 @@ class ImageBuilder:
         if self.use_cache and self._exists(tag):
             self._say(f"{tag}: up to date")
         else:
+            started = time.monotonic()
             self._build(spec, context, base, tag, inputs)
+            self._say(f"{tag}: built in {time.monotonic() - started:.1f}s")
             self._remove_older_builds(spec, keep=tag)
         self.client.images.get(tag).tag(spec.repository, "latest")
         return tag
@@ -258,7 +258,11 @@ class ImageBuilder:
         """Builds the artefact's folder and copies the file out of its image,
         which is removed then (its toolchain and module cache are large)."""
         self._say(f"{spec.repository}: compiling {artefact.name} (images/{artefact.folder})")
+        started = time.monotonic()
         image = self._build(build, context, self.ensure_base(spec.debian_release), None, "")
+        self._say(
+            f"{spec.repository}: compiled {artefact.name} in {time.monotonic() - started:.0f}s"
+        )
         container = self.client.containers.create(image)
         try:
             stream, _ = container.get_archive(artefact.path)

@@ -4,6 +4,7 @@ the concurrent builds of `ImageBuilder.ensure_all`."""
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import threading
 import time
@@ -127,8 +128,12 @@ def cached_entries(root: Path) -> list[Path]:
 
 def test_the_artefact_is_compiled_once_and_its_bytes_go_into_the_image(folders: Path):
     engine = Engine()
-    tag = builder(engine).ensure(spec())
+    said = io.StringIO()
+    tag = builder(engine, stream=said).ensure(spec())
     assert compiles(engine) == 1
+    # Each stage says how long it took.
+    assert re.search(r"testbuild/server: compiled server in \d+s", said.getvalue())
+    assert re.search(rf"{tag}: built in \d+\.\ds", said.getvalue())
     [entry] = cached_entries(folders)
     assert entry.read_bytes() == BINARY
     context = builder(engine)._context_files(spec())
