@@ -86,4 +86,6 @@ bench: venv engine ## measure up/down/cold build/memory and the stack (docs/benc
 clean: ## down, then remove the images and the virtual environment (keeps the build cache ~/.cache/testbuild)
 	-[ -x $(TESTBUILD) ] && scripts/ensure-engine && $(TESTBUILD) down
 	-docker images --format '{{.Repository}}:{{.Tag}}' | grep '^testbuild/' | xargs -r docker rmi
+	-docker images --quiet --filter label=org.testbuild.inputs | xargs -r docker rmi
+	-docker images --quiet --filter label=org.testbuild.stage | xargs -r docker rmi
 	rm -rf $(VENV)

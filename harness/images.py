@@ -258,11 +258,7 @@ class ImageBuilder:
         """Builds the artefact's folder and copies the file out of its image,
         which is removed then (its toolchain and module cache are large)."""
         self._say(f"{spec.repository}: compiling {artefact.name} (images/{artefact.folder})")
-        started = time.monotonic()
         image = self._build(build, context, self.ensure_base(spec.debian_release), None, "")
-        self._say(
-            f"{spec.repository}: compiled {artefact.name} in {time.monotonic() - started:.0f}s"
-        )
         container = self.client.containers.create(image)
         try:
             stream, _ = container.get_archive(artefact.path)

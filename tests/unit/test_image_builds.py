@@ -132,7 +132,7 @@ def test_the_artefact_is_compiled_once_and_its_bytes_go_into_the_image(folders: 
     tag = builder(engine, stream=said).ensure(spec())
     assert compiles(engine) == 1
     # Each stage says how long it took.
-    assert re.search(r"testbuild/server: compiled server in \d+s", said.getvalue())
+    assert re.search(r"testbuild/server: server compiled in \d+s, cached in ", said.getvalue())
     assert re.search(rf"{tag}: built in \d+\.\ds", said.getvalue())
     [entry] = cached_entries(folders)
     assert entry.read_bytes() == BINARY

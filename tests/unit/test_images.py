@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -13,7 +14,9 @@ from firecrest_testbuild.harness import images
 from firecrest_testbuild.harness.config import Images
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageBuilder, ImageSpec, _inputs_hash
+from firecrest_testbuild.harness.paths import IMAGES
 from firecrest_testbuild.harness.progress import Progress
+from tests.repository import ROOT
 
 
 def builder(settings: Images) -> ImageBuilder:
@@ -152,3 +155,17 @@ def test_older_builds_go_but_a_recent_one_of_another_checkout_stays():
     maker._remove_older_builds(ImageSpec("stack", "trixie"), keep="testbuild/stack:cccc")
     removed = [call.args[0] for call in maker.client.images.remove.call_args_list]
     assert removed == ["testbuild/stack:aaaa", "testbuild/stack:latest"]
+
+
+def test_every_stage_a_build_leaves_behind_is_labelled_for_make_clean():
+    """A multi-stage build leaves the image of each stage that is neither the
+    last nor the base of a later one untagged on the engine; `make clean`
+    removes what carries org.testbuild.stage."""
+    for dockerfile in sorted(IMAGES.glob("**/Dockerfile")):
+        stages = re.split(r"^FROM ", dockerfile.read_text(), flags=re.MULTILINE)[1:]
+        bases = {stage.split()[0] for stage in stages}
+        for stage in stages[:-1]:
+            name = stage.splitlines()[0].split(" AS ")[-1].strip()
+            labelled = re.search(r"^LABEL org\.testbuild\.stage=\S+$", stage, re.MULTILINE)
+            assert name in bases or labelled, f"{dockerfile}: stage {name} has no stage label"
+    assert "--filter label=org.testbuild.stage" in (ROOT / "Makefile").read_text()
