@@ -406,16 +406,14 @@ class ImageBuilder:
             self.settings.debian_mirror,
         ]
         tail: deque[str] = deque(maxlen=20)
-        phase = ""
+        steps = DebootstrapSteps()
         with subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         ) as process:
             assert process.stdout is not None
             for line in process.stdout:
                 tail.append(line.rstrip())
-                words = line.split()
-                if len(words) > 1 and words[0] == "I:" and words[1] != phase:
-                    phase = words[1]
+                if steps.first_of_a_step(line):
                     self._say(f"{base_tag(release)}: debootstrap: {line.strip()[3:]}")
         if process.returncode != 0:
             raise TestbuildError(
@@ -534,6 +532,23 @@ class ImageBuilder:
                 fix="read the build output above; behind a TLS proxy check images.caCertificates",
             ) from error
         return image
+
+
+class DebootstrapSteps:
+    """Which lines of debootstrap's output to show: the first of each step
+    ("Retrieving", "Extracting", ...), not one per package (it names each
+    package twice while downloading: Retrieving, then Validating)."""
+
+    def __init__(self) -> None:
+        self.step = ""
+
+    def first_of_a_step(self, line: str) -> bool:
+        words = line.split()
+        if len(words) < 2 or words[0] != "I:":
+            return False
+        step = "Retrieving" if words[1] == "Validating" else words[1]
+        first, self.step = step != self.step, step
+        return first
 
 
 def _is_input(path: Path) -> bool:

@@ -169,3 +169,30 @@ def test_every_stage_a_build_leaves_behind_is_labelled_for_make_clean():
             labelled = re.search(r"^LABEL org\.testbuild\.stage=\S+$", stage, re.MULTILINE)
             assert name in bases or labelled, f"{dockerfile}: stage {name} has no stage label"
     assert "--filter label=org.testbuild.stage" in (ROOT / "Makefile").read_text()
+
+
+def test_debootstrap_says_each_step_once_not_each_package():
+    output = [
+        "I: Retrieving InRelease",
+        "I: Checking Release signature",
+        "I: Retrieving Packages",
+        "I: Validating Packages",
+        "I: Retrieving apt 3.0.4",
+        "I: Validating apt 3.0.4",
+        "I: Retrieving bash 5.2.37",
+        "I: Validating bash 5.2.37",
+        "W: a warning",
+        "I: Extracting apt...",
+        "I: Extracting bash...",
+        "I: Configuring required packages...",
+        "I: Base system installed successfully.",
+    ]
+    steps = images.DebootstrapSteps()
+    assert [line for line in output if steps.first_of_a_step(line)] == [
+        "I: Retrieving InRelease",
+        "I: Checking Release signature",
+        "I: Retrieving Packages",
+        "I: Extracting apt...",
+        "I: Configuring required packages...",
+        "I: Base system installed successfully.",
+    ]
