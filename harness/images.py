@@ -208,42 +208,66 @@ class ImageBuilder:
             return self._existing(spec)
         base = self.ensure_base(spec.debian_release)
         context = self._context_files(spec)
-        hashed = dict(context)
-        for artefact in spec.artefacts:
-            data, digest = self._artefact(spec, artefact)
-            context[artefact.context_path] = (data, 0o755)
-            # Its digest (checked against its bytes as it was read) stands for
-            # them: hashing the 100 MB binary again would lengthen every check.
-            hashed[artefact.context_path] = (digest.encode(), 0o755)
         base_id: str = self.client.images.get(base).attrs["Id"]
-        inputs = _inputs_hash(hashed, base_id, spec.build_args)
-        tag = f"{spec.repository}:{inputs[:12]}"
-        if self.use_cache and self._exists(tag):
-            self._say(f"{tag}: up to date")
-        else:
-            started = time.monotonic()
-            self._build(spec, context, base, tag, inputs)
-            self._say(f"{tag}: built in {time.monotonic() - started:.1f}s")
-            self._remove_older_builds(spec, keep=tag)
+        # An image whose artefacts the cache holds is found from their stored
+        # digests: reading and checking a 100 MB binary is work for a build only.
+        stored = self._stored_digests(spec) if self.use_cache else None
+        if stored is not None:
+            tag, inputs = _tagged(spec, context, base_id, stored)
+            if self._exists(tag):
+                return self._up_to_date(spec, tag)
+        artefacts = {a.context_path: self._artefact(spec, a) for a in spec.artefacts}
+        if artefacts or stored is None:
+            digests = {path: digest for path, (_, digest) in artefacts.items()}
+            tag, inputs = _tagged(spec, context, base_id, digests)
+            if self.use_cache and self._exists(tag):
+                return self._up_to_date(spec, tag)
+        context |= {path: (data, 0o755) for path, (data, _) in artefacts.items()}
+        started = time.monotonic()
+        self._build(spec, context, base, tag, inputs)
+        self._say(f"{tag}: built in {time.monotonic() - started:.1f}s")
+        self._remove_older_builds(spec, keep=tag)
         self.client.images.get(tag).tag(spec.repository, "latest")
         return tag
+
+    def _up_to_date(self, spec: ImageSpec, tag: str) -> str:
+        self._say(f"{tag}: up to date")
+        self.client.images.get(tag).tag(spec.repository, "latest")
+        return tag
+
+    def _artefact_entry(self, spec: ImageSpec, artefact: Artefact) -> tuple[Path, Context]:
+        """Where the cache keeps `artefact` for its build's inputs, and that build's context."""
+        build_context = self._context_files(_artefact_spec(spec, artefact))
+        key = artefact_key(build_context, spec)
+        entry = artefact_folder() / f"{artefact.name}-{key[:16]}"
+        return entry / Path(artefact.path).name, build_context
+
+    def _stored_digests(self, spec: ImageSpec) -> dict[str, str] | None:
+        """The SHA-256 the cache stored with each of the image's artefacts, by
+        context path; None when one has no complete entry."""
+        digests = {}
+        for artefact in spec.artefacts:
+            cached, _ = self._artefact_entry(spec, artefact)
+            digest = _stored_digest(cached)
+            if digest is None:
+                return None
+            digests[artefact.context_path] = digest
+        return digests
 
     def _artefact(self, spec: ImageSpec, artefact: Artefact) -> tuple[bytes, str]:
         """The bytes of `artefact` and their SHA-256, from the user cache;
         compiled first when the cache has none for its inputs (or, without the
         cache, every time)."""
-        build = _artefact_spec(spec, artefact)
-        build_context = self._context_files(build)
-        key = artefact_key(build_context, spec)
-        entry = artefact_folder() / f"{artefact.name}-{key[:16]}"
+        cached, build_context = self._artefact_entry(spec, artefact)
+        entry = cached.parent
         with self._lock(f"artefact {entry.name}"):
-            cached = entry / Path(artefact.path).name
             if self.use_cache and (found := _cached_artefact(cached)):
                 self._say(f"{spec.repository}: cached {artefact.name} used: {cached}")
                 return found
             if self.use_cache and entry.exists():
                 self._say(f"{spec.repository}: {entry} is incomplete or corrupt: compiling again")
             started = time.monotonic()
+            build = _artefact_spec(spec, artefact)
             data = self._compile(spec, artefact, build, build_context)
             digest = _store_artefact(entry, cached.name, data)
             self._say(
@@ -647,14 +671,33 @@ def artefact_key(build_context: Context, spec: ImageSpec) -> str:
     return _inputs_hash(files, f"debian:{spec.debian_release}", spec.build_args)
 
 
+def _tagged(
+    spec: ImageSpec, context: Context, base_id: str, artefact_digests: dict[str, str]
+) -> tuple[str, str]:
+    """The image's tag and inputs hash: its context, each artefact standing in
+    by its digest (hashing the binary again would lengthen every check)."""
+    hashed = context | {path: (digest.encode(), 0o755) for path, digest in artefact_digests.items()}
+    inputs = _inputs_hash(hashed, base_id, spec.build_args)
+    return f"{spec.repository}:{inputs[:12]}", inputs
+
+
+def _stored_digest(path: Path) -> str | None:
+    """The SHA-256 written beside a cached artefact when it was stored; None
+    when the entry is not complete."""
+    checksum = path.with_name(path.name + ".sha256")
+    if not (path.is_file() and checksum.is_file()):
+        return None
+    return checksum.read_text().strip()
+
+
 def _cached_artefact(path: Path) -> tuple[bytes, str] | None:
     """The bytes and SHA-256 of a complete entry: an executable whose bytes
     match the SHA-256 written beside it when it was stored (an interrupted
     or altered entry does not)."""
-    checksum = path.with_name(path.name + ".sha256")
-    if not (path.is_file() and checksum.is_file()):
+    digest = _stored_digest(path)
+    if digest is None:
         return None
-    data, digest = path.read_bytes(), checksum.read_text().strip()
+    data = path.read_bytes()
     return (data, digest) if data.startswith(ELF_MAGIC) and _sha256(data) == digest else None
 
 
