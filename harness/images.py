@@ -452,9 +452,7 @@ class ImageBuilder:
         if not (folder / "Dockerfile").is_file():
             raise TestbuildError("images", f"{folder}/Dockerfile does not exist")
         files: Context = {
-            path.relative_to(folder).as_posix(): (path.read_bytes(), _normal_mode(path))
-            for path in sorted(folder.rglob("*"))
-            if _is_input(path)
+            name: (data, _normal_mode(folder / name)) for name, data in _input_files(folder)
         }
         for certificate in self.settings.ca_certificate_files():
             if not certificate.is_file():
@@ -575,24 +573,23 @@ class DebootstrapSteps:
         return first
 
 
-def _is_input(path: Path) -> bool:
-    """A file of the build context: not bytecode the host's Python left beside
-    a script (running the tests writes it), nor a program compiled on the host
+def _input_files(root: Path) -> Iterator[tuple[str, bytes]]:
+    """The files below `root` that go into a build context, by their path
+    from it, each read once: not bytecode the host's Python left beside a
+    script (running the tests writes it), nor a program compiled on the host
     (`go build` in the command wrapper's folder), which would change the
     image's inputs and could ship a host build; nor the wrapper's Go tests,
     which run on the host."""
-    return (
-        path.is_file()
-        and "__pycache__" not in path.parts
-        and "testdata" not in path.parts
-        and not path.name.endswith("_test.go")
-        and not _is_compiled(path)
-    )
-
-
-def _is_compiled(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(4) == ELF_MAGIC
+    for path in sorted(root.rglob("*")):
+        if (
+            not path.is_file()
+            or {"__pycache__", "testdata"} & set(path.parts)
+            or path.name.endswith("_test.go")
+        ):
+            continue
+        data = path.read_bytes()
+        if not data.startswith(ELF_MAGIC):
+            yield path.relative_to(root).as_posix(), data
 
 
 def _source_files(package: str) -> Context:
@@ -602,12 +599,8 @@ def _source_files(package: str) -> Context:
     if not root.is_dir():
         raise TestbuildError("images", f"{root} does not exist")
     files: Context = {
-        f"src/firecrest_testbuild/{package}/{path.relative_to(root).as_posix()}": (
-            path.read_bytes(),
-            0o644,
-        )
-        for path in sorted(root.rglob("*"))
-        if _is_input(path)
+        f"src/firecrest_testbuild/{package}/{name}": (data, 0o644)
+        for name, data in _input_files(root)
     }
     files["src/firecrest_testbuild/__init__.py"] = ((PACKAGE / "__init__.py").read_bytes(), 0o644)
     return files
