@@ -11,6 +11,18 @@ SHELL_SCRIPTS = $(shell grep -rlE '^\#!.*\b(ba)?sh\b' images scripts .ci)
 GO_WRAPPER := images/cluster/command-wrapper
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 
+# Tools the targets need, installed as root on Debian/Ubuntu when missing
+# (scripts/ensure-tool: command, packages, why, how to install it elsewhere).
+ENSURE_GO = scripts/ensure-tool go golang-go \
+	"the login node's command wrapper is Go: its tests and lint need it" \
+	"install Go 1.19 or newer (Debian/Ubuntu: 'sudo apt-get install golang-go', or https://go.dev/doc/install)" \
+	/usr/local/go/bin/go
+ENSURE_SHELLCHECK = scripts/ensure-tool shellcheck shellcheck "make lint checks the shell scripts" \
+	"install it (Debian/Ubuntu: 'sudo apt-get install shellcheck', macOS: 'brew install shellcheck')"
+ENSURE_CHROMIUM = scripts/ensure-tool chromium "chromium fonts-dejavu-core" \
+	"the report page's tests render it headless" \
+	"install it (Debian: 'sudo apt-get install chromium', Ubuntu: 'sudo snap install chromium', macOS: 'brew install --cask chromium'), so that 'chromium' is on the PATH"
+
 .DEFAULT_GOAL := help
 .PHONY: help venv engine browser up down status test unit integration conformance lint format images bench clean
 
@@ -40,11 +52,11 @@ status: venv engine ## show the environment's containers
 test: unit integration ## run the whole test suite: unit tests, then integration tests
 
 unit: venv ## fast tests, no Docker (what a bare `pytest` runs; the command wrapper's need Go)
-	@scripts/ensure-go
+	@$(ENSURE_GO)
 	$(PYTEST)
 
 browser: ## make sure chromium is installed (as root on Debian/Ubuntu: install it) for the report page's tests
-	@scripts/ensure-chromium
+	@$(ENSURE_CHROMIUM)
 
 # Integration tests share the machine between this many pytest-xdist workers
 # (each test file stays on one worker: tests/conftest.py). Their waits on
@@ -63,10 +75,9 @@ lint: venv ## ruff (lint, format), mypy, shellcheck, gofmt and go vet
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p firecrest_testbuild
-	@scripts/ensure-shellcheck
+	@$(ENSURE_SHELLCHECK)
 	shellcheck $(SHELL_SCRIPTS)
-	@scripts/ensure-go
-	@test -x "$(GO)" || { echo "lint: no Go at $(GO): install it (https://go.dev/doc/install) or give GO=/path/to/go" >&2; exit 1; }
+	@$(ENSURE_GO)
 	@unformatted=$$("$$(dirname "$(GO)")/gofmt" -l $(GO_WRAPPER)); test -z "$$unformatted" || { echo "gofmt -l: $$unformatted" >&2; exit 1; }
 	cd $(GO_WRAPPER) && GOTOOLCHAIN=local GOPROXY=off "$(GO)" vet .
 

@@ -1,6 +1,6 @@
 """The conformance report as a person sees it: report.html and the compare
 page rendered by a real headless browser (Debian's chromium, installed by
-scripts/ensure-chromium, `make browser`), checked on the DOM it ends with
+scripts/ensure-tool, `make browser`), checked on the DOM it ends with
 and photographed.
 
 The documents come from report.build() on synthetic cases, as they are
@@ -185,7 +185,7 @@ class Seen(HTMLParser):
 def chromium() -> str:
     found = shutil.which("chromium")
     if found is None:
-        pytest.fail("chromium is not installed: run scripts/ensure-chromium (make browser)")
+        pytest.fail("chromium is not installed: run make browser (scripts/ensure-tool)")
     return found
 
 
