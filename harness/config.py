@@ -626,14 +626,19 @@ FREE_PORTS: Final[dict[str, Any]] = {
 }
 
 
-def with_free_ports(document: dict[str, Any], ports: dict[str, Any] = FREE_PORTS) -> dict[str, Any]:
+def with_free_ports(document: dict[str, Any]) -> dict[str, Any]:
     """An environment file's settings with every published port it does not
     name set to a free one: for environments that run beside others (tests,
     `make bench`), never on the ports a user's `make up` publishes."""
-    merged = dict(document)
-    for key, value in ports.items():
-        if isinstance(value, dict):
-            merged[key] = with_free_ports(merged.get(key) or {}, value)
+    return merged(FREE_PORTS, document)
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` over it: mappings merge key by key, anything else replaces."""
+    result = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
         else:
-            merged.setdefault(key, value)
-    return merged
+            result[key] = value
+    return result

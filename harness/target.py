@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from firecrest_testbuild.harness.components import Context
-from firecrest_testbuild.harness.config import Implementation
+from firecrest_testbuild.harness.config import Implementation, merged
 from firecrest_testbuild.harness.contracts import (
     ClusterEndpoints,
     KeycloakEndpoints,
@@ -67,17 +67,6 @@ def describe_hosted(context: Context, entry: Implementation, url: str) -> dict[s
         limits=None,
     )
     return merged(document, entry.target)
-
-
-def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `changes` over it: mappings merge key by key, anything else replaces."""
-    result = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 def _describe(

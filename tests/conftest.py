@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.repository import ROOT
+
 CLUSTER_TESTS = "tests/integration/cluster/"
 # Session fixtures of more than one file that are costly to make: every file
 # that uses one is in one scope, so that it is made once. (An environment
