@@ -13,9 +13,9 @@ from tests.repository import ROOT
 
 CLUSTER_TESTS = "tests/integration/cluster/"
 # Session fixtures of more than one file that are costly to make: every file
-# that uses one is in one scope, so that it is made once. (An environment
+# that uses one is in one scope, so that it is made once. (Environments
 # other than the default; the conformance runs of both API generations.)
-SHARED_FIXTURES = ("split_environment", "suite_runs")
+SHARED_FIXTURES = ("split_environment", "suite_runs", "v2_login_environment")
 
 
 @functools.cache
@@ -51,3 +51,11 @@ class ByEnvironment(LoadScopeScheduling):
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ByEnvironment:
     return ByEnvironment(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `ends_environment` after every other, in their order: they
+    take down an environment that tests of other files share
+    (SHARED_FIXTURES). Each worker collects alike, so the order holds under
+    xdist too: a scope's tests run in collection order."""
+    items.sort(key=lambda item: item.get_closest_marker("ends_environment") is not None)

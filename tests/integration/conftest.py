@@ -104,6 +104,40 @@ def keycloak(environment: Environment) -> KeycloakEndpoints:
     return environment.context().endpoints(KeycloakEndpoints)
 
 
+# One compute node on Slurm 24.11 with slurmrestd, every way v2 and v1
+# implementations log in (static keys in authorized_keys and certificates, the
+# v1 command protocol and plain commands), tokens that live
+# SHORT_TOKEN_LIFESPAN seconds (so that an expiry can be seen), the v2 stack
+# through slurmrestd: test_cluster_v2_ssh.py and test_slurmrestd.py share it.
+V2_LOGIN_CLUSTER = (
+    "cluster: {slurm: '24.11', computeNodes: 1, sshAuth: static-key, sshCommands: both}\n"
+)
+SHORT_TOKEN_LIFESPAN = 10
+
+
+def v2_login_environment_for(
+    state_home: Path, connection_mode: str, name: str | None = None
+) -> Environment:
+    """That environment with the v2 stack's connection mode (rest, hybrid)."""
+    return environment_for(
+        state_home,
+        V2_LOGIN_CLUSTER,
+        stack=f"{{v2: {{connectionMode: {connection_mode}}}}}",
+        keycloak=f"{{accessTokenLifespan: {SHORT_TOKEN_LIFESPAN}}}",
+        name=name,
+    )
+
+
+@pytest.fixture(scope="session")
+def v2_login_environment(state_home: Path) -> Iterator[Environment]:
+    """See V2_LOGIN_CLUSTER. A test that ends it or switches its stack is
+    marked `last` (see pytest_collection_modifyitems)."""
+    env = v2_login_environment_for(state_home, "rest")
+    env.up()
+    yield env
+    env.down()
+
+
 @pytest.fixture(scope="session")
 def split_environment(state_home: Path) -> Iterator[Environment]:
     """The split layout (a container per service behind the gateway), one

@@ -4,8 +4,9 @@ connection per user open, running many plain commands over it, several at
 once. The command wrapper's allow-list applies to each of them, and nothing
 a user can write (~/.bashrc, ~/.ssh/rc) runs before it. The v1 protocol
 (the certificate text as the command) keeps working alongside. The
-environment runs beside the session's, and its `down` (the module's last
-test) leaves nothing and the other one running."""
+environment (conftest's V2_LOGIN_CLUSTER, shared with test_slurmrestd.py)
+runs beside the session's, and its `down` (the last test of both files)
+leaves nothing and the other one running."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import statistics
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import paramiko
 import pytest
@@ -27,24 +27,11 @@ from firecrest_testbuild.harness.contracts import ClusterEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.keys import load_paramiko_key
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import environment_for, eventually, login_node
+from tests.integration.conftest import eventually, login_node
 
 pytestmark = pytest.mark.integration
 
 REFUSED = 118
-
-
-@pytest.fixture(scope="module")
-def v2_environment(state_home: Path) -> Iterator[Environment]:
-    """Static keys in authorized_keys, certificates accepted too, both command
-    models: every way v2 and v1 log in, on one compute node."""
-    env = environment_for(
-        state_home,
-        "cluster: {computeNodes: 1, sshAuth: static-key, sshCommands: both}\n",
-    )
-    env.up()
-    yield env
-    env.down()
 
 
 class PooledConnection:
@@ -86,10 +73,10 @@ def credential(environment: Environment, kind: str, user: str) -> paramiko.PKey:
 
 @pytest.fixture(params=CREDENTIALS)
 def pooled(
-    request: pytest.FixtureRequest, v2_environment: Environment
+    request: pytest.FixtureRequest, v2_login_environment: Environment
 ) -> Iterator[PooledConnection]:
-    pkey = credential(v2_environment, request.param, "test1")
-    connection = PooledConnection(endpoints_of(v2_environment), "test1", pkey)
+    pkey = credential(v2_login_environment, request.param, "test1")
+    connection = PooledConnection(endpoints_of(v2_login_environment), "test1", pkey)
     yield connection
     connection.close()
 
@@ -122,14 +109,14 @@ def test_many_sessions_at_once_over_one_connection(pooled: PooledConnection):
         assert (ran.exit_status, ran.text) == (0, f"{index}\ntest1\n"), ran.stderr
 
 
-def test_many_connections_at_once(v2_environment: Environment):
-    endpoints = endpoints_of(v2_environment)
-    users = [user.name for user in v2_environment.config.users]
+def test_many_connections_at_once(v2_login_environment: Environment):
+    endpoints = endpoints_of(v2_login_environment)
+    users = [user.name for user in v2_login_environment.config.users]
 
     def connect_and_run(index: int) -> tuple[str, Output]:
         user = users[index % len(users)]
         kind = CREDENTIALS[index % 2]
-        connection = PooledConnection(endpoints, user, credential(v2_environment, kind, user))
+        connection = PooledConnection(endpoints, user, credential(v2_login_environment, kind, user))
         try:
             return user, connection.run("id -un")
         finally:
@@ -163,7 +150,7 @@ def test_v2_file_command_lines(pooled: PooledConnection):
     assert pooled.run("tar -tzf /home/test1/cz.tar.gz").text.split() == ["./a.txt"]
 
 
-def test_v2_scheduler_command_lines(pooled: PooledConnection, v2_environment: Environment):
+def test_v2_scheduler_command_lines(pooled: PooledConnection, v2_login_environment: Environment):
     script = b"#!/bin/bash\n#SBATCH --output=/dev/null\nsleep 60\n"
     submitted = pooled.run("sbatch --chdir=/home/test1", stdin=script)
     assert submitted.exit_status == 0, submitted.stderr
@@ -196,35 +183,35 @@ def test_v2_scheduler_command_lines(pooled: PooledConnection, v2_environment: En
     ],
 )
 def test_commands_outside_the_allow_list_are_refused_and_logged(
-    pooled: PooledConnection, v2_environment: Environment, command: str, reason: str
+    pooled: PooledConnection, v2_login_environment: Environment, command: str, reason: str
 ):
     ran = pooled.run(command)
     assert (ran.exit_status, ran.stdout) == (REFUSED, b"")
     assert reason in ran.stderr
-    log = controller_run(v2_environment, "tail -n 20 /var/log/testbuild/commands.log")
+    log = controller_run(v2_login_environment, "tail -n 20 /var/log/testbuild/commands.log")
     assert f"refused ({reason}" in log or reason in log
 
 
-def test_v1_protocol_still_works(v2_environment: Environment):
-    login = login_node(v2_environment)
+def test_v1_protocol_still_works(v2_login_environment: Environment):
+    login = login_node(v2_login_environment)
     ran = login.run("test2", "ID=trace7 timeout 5 id -un")
     assert (ran.exit_status, ran.stdout.strip()) == (0, "test2")
     same = login.run("test2", "id -un", protocol="plain-command")
     assert (same.exit_status, same.stdout.strip()) == (0, "test2")
 
 
-def test_no_user_file_runs_before_the_wrapper(v2_environment: Environment):
+def test_no_user_file_runs_before_the_wrapper(v2_login_environment: Environment):
     """A ~/.bashrc or ~/.ssh/rc uploaded through the API must not run at login:
     bash started by sshd would source the one, sshd itself the other."""
-    endpoints = endpoints_of(v2_environment)
-    writer = PooledConnection(endpoints, "test2", static_key(v2_environment, "test2"))
+    endpoints = endpoints_of(v2_login_environment)
+    writer = PooledConnection(endpoints, "test2", static_key(v2_login_environment, "test2"))
     marker = "/home/test2/rc-ran"
     payload = base64.b64encode(f"touch {marker}-$$\n".encode())
     try:
         for path in ("/home/test2/.bashrc", "/home/test2/.ssh/rc"):
             written = writer.run(f"base64 -d > '{path}'", stdin=payload)
             assert written.exit_status == 0, written.stderr
-        login = login_node(v2_environment)
+        login = login_node(v2_login_environment)
         pooled = writer.run("id -un")
         runs = [
             (pooled.exit_status, pooled.text, pooled.stderr),
@@ -242,12 +229,16 @@ def test_no_user_file_runs_before_the_wrapper(v2_environment: Environment):
         for status, stdout, stderr in runs:
             assert (status, stdout.strip()) == (0, "test2"), stderr
         assert writer.run("echo $SHLVL").text.strip() == "2"  # as without the fix
-        assert controller_run(v2_environment, f"ls {marker}-* 2>/dev/null; true").strip() == ""
+        assert (
+            controller_run(v2_login_environment, f"ls {marker}-* 2>/dev/null; true").strip() == ""
+        )
         # The files would run: bash as sshd starts it without SHLVL sources ~/.bashrc.
-        controller_run(v2_environment, "runuser -u test2 -- env -u SHLVL SSH_CLIENT=x bash -c true")
-        assert controller_run(v2_environment, f"ls {marker}-*").strip().startswith(marker)
-        controller_run(v2_environment, f"rm -f {marker}-*")
-        shell = controller_run(v2_environment, "getent passwd test2 | cut -d: -f7").strip()
+        controller_run(
+            v2_login_environment, "runuser -u test2 -- env -u SHLVL SSH_CLIENT=x bash -c true"
+        )
+        assert controller_run(v2_login_environment, f"ls {marker}-*").strip().startswith(marker)
+        controller_run(v2_login_environment, f"rm -f {marker}-*")
+        shell = controller_run(v2_login_environment, "getent passwd test2 | cut -d: -f7").strip()
         assert shell == "/bin/bash"  # users' jobs still get bash
     finally:
         writer.run("rm -f /home/test2/.ssh/rc")
@@ -255,22 +246,23 @@ def test_no_user_file_runs_before_the_wrapper(v2_environment: Environment):
         writer.close()
 
 
-def test_a_static_key_logs_in_only_its_own_user(v2_environment: Environment):
-    login = login_node(v2_environment)
-    key = static_key(v2_environment, "test1")
+def test_a_static_key_logs_in_only_its_own_user(v2_login_environment: Environment):
+    login = login_node(v2_login_environment)
+    key = static_key(v2_login_environment, "test1")
     ran = login.run_with_key("test1", key, "id -un")
     assert (ran.exit_status, ran.stdout.strip()) == (0, "test1")
     with pytest.raises(LoginRefused):
         login.run_with_key("test2", key, "id")
 
 
+@pytest.mark.ends_environment
 def test_down_beside_another_environment_leaves_nothing_and_the_other_running(
-    v2_environment: Environment, environment: Environment
+    v2_login_environment: Environment, environment: Environment
 ):
-    """Runs last: it takes the module's environment down."""
-    assert login_node(v2_environment).port != login_node(environment).port
-    removed = v2_environment.down()
+    """Runs after test_slurmrestd.py's tests too (ends_environment)."""
+    assert login_node(v2_login_environment).port != login_node(environment).port
+    removed = v2_login_environment.down()
     assert any(item.startswith("volume ") for item in removed)
-    assert v2_environment.runtime.leftovers() == []
-    assert not v2_environment.state.root.exists()
+    assert v2_login_environment.runtime.leftovers() == []
+    assert not v2_login_environment.state.root.exists()
     assert environment.status() and all(row["state"] == "running" for row in environment.status())

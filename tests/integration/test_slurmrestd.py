@@ -5,15 +5,16 @@ submits and lists that user's jobs, directly and through the v2 stack in its
 X-SLURM-USER-NAME, an expired one, one of another realm and one signed by
 another key are refused.
 
-Tokens live 10 s here (keycloak.accessTokenLifespan), so that the expiry
-check can show one token accepted and then, past its expiry, refused."""
+The environment is conftest's V2_LOGIN_CLUSTER (shared with
+test_cluster_v2_ssh.py): tokens live SHORT_TOKEN_LIFESPAN (10) seconds
+there, so that the expiry check can show one token accepted and then, past
+its expiry, refused."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,32 +29,20 @@ from firecrest_testbuild.harness.contracts import (
     SlurmrestdEndpoints,
 )
 from firecrest_testbuild.harness.environment import Environment
-from tests.integration.conftest import environment_for, eventually, keycloak, login_node
+from tests.integration.conftest import (
+    eventually,
+    keycloak,
+    login_node,
+    v2_login_environment_for,
+)
 from tests.integration.test_stack_v2 import V2, wait_for_state
 
 pytestmark = pytest.mark.integration
 
-LIFESPAN = 10
-
-
-CLUSTER = "cluster: {slurm: '24.11', computeNodes: 1}\n"
-KEYCLOAK = f"{{port: 0, accessTokenLifespan: {LIFESPAN}}}"
-
-
-def v2_stack(connection_mode: str) -> str:
-    return f"{{port: 0, v2: {{port: 0, connectionMode: {connection_mode}}}}}"
-
 
 @pytest.fixture(scope="module")
-def env(state_home: Path) -> Iterator[Environment]:
-    # The v2 stack reaches the scheduler through slurmrestd only (the last
-    # test switches it to hybrid).
-    environment = environment_for(state_home, CLUSTER, v2_stack("rest"), KEYCLOAK)
-    try:
-        environment.up()
-        yield environment
-    finally:
-        environment.down()
+def env(v2_login_environment: Environment) -> Environment:
+    return v2_login_environment
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +183,7 @@ def test_env_shows_the_url_and_the_api_versions(env: Environment, rest: Slurmres
 
 
 class FreshTokenV2(V2):
-    """Tokens here live LIFESPAN seconds: a fresh one for every request."""
+    """Tokens here live SHORT_TOKEN_LIFESPAN seconds: a fresh one for every request."""
 
     def __init__(self, environment: Environment, user: str) -> None:
         super().__init__(environment, user)
@@ -235,10 +224,9 @@ def job_output(api: V2, submission: dict[str, Any], output: str) -> str:
 def test_the_v2_stack_in_hybrid_mode_sends_scripts_to_slurmrestd_and_the_rest_over_ssh(
     env: Environment, state_home: Path
 ):
-    """Runs last: it switches the module's environment to hybrid."""
-    hybrid = environment_for(
-        state_home, CLUSTER, v2_stack("hybrid"), KEYCLOAK, name=env.config.name
-    )
+    """Runs last in this file: it switches the environment's v2 stack to hybrid
+    (test_cluster_v2_ssh.py's tests do not use the stack)."""
+    hybrid = v2_login_environment_for(state_home, "hybrid", name=env.config.name)
     hybrid.up()
     api = FreshTokenV2(hybrid, "test1")
     script = "#!/bin/bash\necho ssh=${SSH_CONNECTION:-none}\n"

@@ -4,9 +4,11 @@ generation's cluster tests, would bring their environment up twice."""
 
 from __future__ import annotations
 
-from tests.conftest import (
-    environment_scope,
-)
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import environment_scope, pytest_collection_modifyitems
 
 
 def test_a_files_tests_share_a_scope_whatever_their_parameters():
@@ -38,6 +40,40 @@ def test_the_files_of_a_shared_fixture_share_one_scope():
     both = ["test_conformance.py", "test_conformance_v2.py"]
     runs = {environment_scope(f"tests/integration/{name}::test_x") for name in both}
     assert runs == {"suite_runs"}
+    logins = ["test_cluster_v2_ssh.py", "test_slurmrestd.py"]
+    login = {environment_scope(f"tests/integration/{name}::test_x") for name in logins}
+    assert login == {"v2_login_environment"}
     assert environment_scope("tests/integration/test_minio.py::test_x") == (
         "tests/integration/test_minio.py"
     )
+
+
+@dataclass
+class Collected:
+    """What the ordering hook reads of a collected test."""
+
+    name: str
+    ends: bool = False
+
+    def get_closest_marker(self, name: str) -> pytest.Mark | None:
+        return (
+            pytest.mark.ends_environment.mark if self.ends and name == "ends_environment" else None
+        )
+
+
+def test_a_test_that_ends_a_shared_environment_runs_after_the_other_files():
+    items = [
+        Collected("v2_ssh::test_pool"),
+        Collected("v2_ssh::test_down", ends=True),
+        Collected("v2_ssh::test_key"),
+        Collected("slurmrestd::test_rest"),
+        Collected("slurmrestd::test_hybrid"),
+    ]
+    pytest_collection_modifyitems(items)  # type: ignore[arg-type]
+    assert [item.name for item in items] == [
+        "v2_ssh::test_pool",
+        "v2_ssh::test_key",
+        "slurmrestd::test_rest",
+        "slurmrestd::test_hybrid",
+        "v2_ssh::test_down",
+    ]
