@@ -18,3 +18,14 @@ def pack(files: Files) -> bytes:
             info.mode = mode
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def single_file(archive: bytes) -> bytes:
+    """The content of the one regular file in a tar archive (what the engine's
+    archive API answers for a file's path)."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as opened:
+        member = next((m for m in opened.getmembers() if m.isfile()), None)
+        extracted = opened.extractfile(member) if member is not None else None
+        if extracted is None:
+            raise ValueError("the archive holds no regular file")
+        return extracted.read()

@@ -82,8 +82,7 @@ def pooled(
 
 
 def controller_run(environment: Environment, command: str) -> str:
-    result = environment.runtime.container("controller").exec_run(["bash", "-c", command])
-    return result.output.decode(errors="replace")
+    return environment.runtime.execute("controller", ["bash", "-c", command]).output
 
 
 def test_one_connection_runs_200_plain_commands(pooled: PooledConnection, capsys):

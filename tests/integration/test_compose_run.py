@@ -26,6 +26,7 @@ from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageBuilder
 from firecrest_testbuild.harness.progress import Progress
+from firecrest_testbuild.harness.runtime import run_in
 from tests.integration.conftest import environment_for, eventually, login_node
 
 pytestmark = pytest.mark.integration
@@ -70,8 +71,8 @@ def composed(tmp_path: Path) -> Iterator[Composed]:
 
 
 def run(container: Container, command: list[str]) -> str:
-    result = container.exec_run(command)
-    output = result.output.decode(errors="replace").strip()
+    result = run_in(container, command)
+    output = result.output.strip()
     assert result.exit_code == 0, f"{command} failed ({result.exit_code}): {output}"
     return output
 
@@ -104,8 +105,8 @@ def until(
 
 def nodes_not_idle(container: Container) -> str | None:
     """None once c1 is idle in every partition; else what sinfo says."""
-    result = container.exec_run(["sinfo", "--noheader", "--Node", "--format=%N %t"])
-    lines = set(result.output.decode(errors="replace").strip().splitlines())
+    result = run_in(container, ["sinfo", "--noheader", "--Node", "--format=%N %t"])
+    lines = set(result.output.strip().splitlines())
     return None if result.exit_code == 0 and lines == {"c1 idle"} else ", ".join(sorted(lines))
 
 

@@ -103,7 +103,7 @@ def test_the_environments_filesystems_and_an_unknown_system(api: Api):
 
 def test_tasks_expire_as_configured(api: Api, environment: Environment):
     task_id = api.created_task(api.get("/compute/partitions"))
-    ttl = container(environment, "redis").exec_run(["redis-cli", "ttl", f"task:{task_id}"])
+    ttl = environment.runtime.execute("redis", ["redis-cli", "ttl", f"task:{task_id}"])
     configured = environment.config.stack.task_expiry_seconds
     assert configured - 60 < int(ttl.output) <= configured
 

@@ -114,9 +114,8 @@ def test_files_written_on_the_login_node_are_read_on_a_compute_node(login: Login
 
 def test_users_have_the_same_uid_on_every_node(environment: Environment):
     for node in ["controller", "c1", "c2"]:
-        container = environment.runtime.container(node)
         for user in environment.config.users:
-            uid = container.exec_run(["id", "-u", user.name]).output.decode().strip()
+            uid = environment.runtime.execute(node, ["id", "-u", user.name]).output.strip()
             assert uid == str(user.uid), (node, user.name)
 
 
@@ -127,10 +126,11 @@ def test_partitions_and_accounting_associations(login: LoginNode, environment: E
         "test1", "sacctmgr --noheader --parsable2 list association user=test1 format=user,account"
     )  # sacctmgr is on the allow-list (FirecREST v2 asks for users' accounts)
     assert associations.stdout.split() == ["test1|testbuild"], associations.stderr
-    listed = environment.runtime.container("controller").exec_run(
-        ["sacctmgr", "--noheader", "--parsable2", "list", "association", "format=user,account"]
+    listed = environment.runtime.execute(
+        "controller",
+        ["sacctmgr", "--noheader", "--parsable2", "list", "association", "format=user,account"],
     )
-    rows = set(listed.output.decode().split())
+    rows = set(listed.output.split())
     for user in environment.config.users:
         assert f"{user.name}|{user.account}" in rows
 
@@ -197,10 +197,11 @@ def test_up_again_with_a_new_user_seeds_it_without_recreating_nodes(environment:
         login = login_node(updated)
         result = login.run("newcomer", "srun --nodelist=c1 id -u")
         assert (result.exit_status, result.stdout.strip()) == (0, "1500")
-        rows = updated.runtime.container("controller").exec_run(
-            ["sacctmgr", "-nP", "list", "association", "user=newcomer", "format=account"]
+        rows = updated.runtime.execute(
+            "controller",
+            ["sacctmgr", "-nP", "list", "association", "user=newcomer", "format=account"],
         )
-        assert rows.output.decode().split() == ["extra"]
+        assert rows.output.split() == ["extra"]
         listed = login.run("newcomer", "stat -c '%n %U %a' /home/newcomer /home/newcomer/.bashrc")
         assert listed.stdout.split() == [
             *("/home/newcomer", "newcomer", "700"),

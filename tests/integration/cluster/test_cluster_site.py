@@ -15,6 +15,7 @@ from docker.models.containers import Container
 
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.runtime import run_in
 from firecrest_testbuild.harness.ssh import LoginNode
 from tests.integration.conftest import eventually
 
@@ -32,17 +33,10 @@ def number_after(pattern: str, text: str) -> int:
 
 
 def exec_text(container: Container, command: list[str]) -> str:
-    """The output of a command that prints something, run in the container.
-
-    Under load the engine once returned exit 0 and no output for `stat` here,
-    so an empty answer is asked again (every command given here prints).
-    """
-    for _ in range(3):
-        result = container.exec_run(command)
-        assert result.exit_code == 0, result.output
-        if result.output.strip():
-            return result.output.decode()
-    raise AssertionError(f"{command} printed nothing, three times")
+    """The output of a command that succeeds, run in the container."""
+    result = run_in(container, command)
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def expected_real_memory(container: Container) -> int:
