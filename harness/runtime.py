@@ -96,26 +96,38 @@ class Executed:
     output: str
 
 
+# run_in's command line: the command's output (both streams) goes to a file
+# ($0), which is then printed with the file's path after it as the end mark.
+# Files older than a few minutes are removed by a later call in the same
+# container: an exec of its own for that would double what a call costs
+# (each exec is about 55 ms of CPU here).
+EXEC_OUTPUT = "/tmp/testbuild-exec-"
+_RUN_KEEPING_OUTPUT = (
+    f"find /tmp -maxdepth 1 -name '{EXEC_OUTPUT.removeprefix('/tmp/')}*' -mmin +5 -delete"
+    ' 2>/dev/null; "$@" >"$0" 2>&1; status=$?; cat "$0"; printf \'\\n%s\\n\' "$0"; exit $status'
+)
+
+
 def run_in(container: Container, command: Sequence[str]) -> Executed:
     """Run `command` in `container` and wait for it to finish.
 
-    Its output (both streams) goes to a file in the container's /tmp that is
-    read back through the engine's archive API, not from the exec's attached
-    stream: on a loaded machine Docker 20.10 now and then ends that stream
-    before the output is copied (exit code 0, no output: 5 of 1,760 `stat`
-    calls from four threads beside six busy loops on two cores; none of 1,166
-    this way), and tests and probes that read a command's answer failed."""
-    output = f"/tmp/testbuild-exec-{uuid.uuid4().hex}"
-    # sh's $0 is the output file; "$@" the command, exec'd with its exit code.
-    exit_code, streamed = container.exec_run(["sh", "-c", 'exec "$@" >"$0" 2>&1', output, *command])
+    On a loaded machine Docker 20.10 now and then ends an exec's attached
+    stream before the output is copied (exit code 0, no output: 5 of 1,760
+    `stat` calls from four threads beside six busy loops on two cores), and
+    tests and probes that read a command's answer failed. So the output is
+    kept in a file in the container too: when the stream lacks the end mark,
+    the output is read from that file through the engine's archive API."""
+    output = f"{EXEC_OUTPUT}{uuid.uuid4().hex}"
+    exit_code, streamed = container.exec_run(["sh", "-c", _RUN_KEEPING_OUTPUT, output, *command])
+    text = streamed if isinstance(streamed, bytes) else b"".join(streamed)  # not streamed
+    mark = f"\n{output}\n".encode()
+    if text.endswith(mark):
+        return Executed(exit_code, text.removesuffix(mark).decode(errors="replace"))
     try:
         archive, _ = container.get_archive(output)
         text = single_file(b"".join(archive))
     except NotFound:
-        # sh could not write the file: it said why there (not streamed: one value)
-        text = streamed if isinstance(streamed, bytes) else b"".join(streamed)
-    finally:
-        container.exec_run(["rm", "-f", output], detach=True)
+        pass  # sh could not write the file: what it said is in the stream
     return Executed(exit_code, text.decode(errors="replace"))
 
 
