@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -138,17 +139,29 @@ def v2_login_environment(state_home: Path) -> Iterator[Environment]:
     env.down()
 
 
+def split_environment_for(
+    state_home: Path, name: str | None = None, implementations: list[Any] | None = None
+) -> Environment:
+    """The split layout (a container per service behind the gateway), one
+    compute node, the extra token audience FirecREST v2 deployments check;
+    with `implementations`, those hosted beside it (test_hosting.py)."""
+    settings: dict[str, Any] = {"cluster": {"computeNodes": 1}}
+    if implementations:
+        settings["implementations"] = implementations
+    return environment_for(
+        state_home,
+        yaml.safe_dump(settings),
+        stack="{layout: split}",
+        keycloak=f"{{audience: {V2_AUDIENCE}}}",
+        name=name,
+    )
+
+
 @pytest.fixture(scope="session")
 def split_environment(state_home: Path) -> Iterator[Environment]:
-    """The split layout (a container per service behind the gateway), one
-    compute node, and the extra token audience FirecREST v2 deployments
-    check: shared by the split, reservations and Keycloak tests."""
-    env = environment_for(
-        state_home,
-        "cluster: {computeNodes: 1}\n",
-        stack="{layout: split}",
-        keycloak=f"{{port: 0, audience: {V2_AUDIENCE}}}",
-    )
+    """See split_environment_for: shared by the split, reservations, Keycloak
+    and hosting tests (the last of these takes it down: ends_environment)."""
+    env = split_environment_for(state_home)
     env.up()
     yield env
     env.down()

@@ -2,13 +2,13 @@
 implementation, once from its source tree (a virtual environment the harness
 builds, two processes behind the harness's gateway) and once from the stack's
 image configured only by rendered templates; then judged with one command,
-and removed by `down`."""
+and removed by `down`. They are hosted beside the split environment
+(conftest's split_environment_for), which the other tests of its files use
+too: its `down` runs after all of them."""
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,11 @@ import requests
 import yaml
 
 from firecrest_testbuild.harness import cli
-from firecrest_testbuild.harness.config import parse, with_free_ports
 from firecrest_testbuild.harness.contracts import KeycloakEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.errors import TestbuildError
-from firecrest_testbuild.harness.progress import Progress
 from firecrest_testbuild.harness.runtime import COMPONENT_LABEL, ENVIRONMENT_LABEL
+from tests.integration.conftest import split_environment_for
 from tests.repository import ROOT
 
 pytestmark = pytest.mark.integration
@@ -102,20 +101,14 @@ def entries() -> list[dict[str, object]]:
     ]
 
 
-def config_text(name: str, implementations: list[dict[str, object]]) -> str:
-    settings = {"name": name, "cluster": {"computeNodes": 1}, "implementations": implementations}
-    return yaml.safe_dump(with_free_ports(settings), sort_keys=False)
-
-
-@pytest.fixture(scope="module")
-def hosting(state_home: Path) -> Iterator[Environment]:
-    name = f"host-{uuid.uuid4().hex[:6]}"
-    environment = Environment(parse(config_text(name, entries())), state_home, Progress())
-    try:
-        environment.up()
-        yield environment
-    finally:
-        environment.down()
+@pytest.fixture(scope="session")
+def hosting(split_environment: Environment, state_home: Path) -> Environment:
+    """The split environment with both implementations declared: its next
+    `up` starts only theirs (the others are as they were)."""
+    name = split_environment.config.name
+    environment = split_environment_for(state_home, name, entries())
+    environment.up()
+    return environment
 
 
 def test_both_come_up_with_their_containers_labels_and_ports(hosting: Environment):
@@ -248,16 +241,18 @@ def test_a_process_that_never_gets_healthy_is_explained_with_its_log(hosting: En
         "processes": [{"command": ["sh", "-c", "echo not-serving-on-purpose; sleep 600"]}],
         "health": {"path": "/", "timeout": 5},
     }
-    again = parse(config_text(hosting.config.name, [*entries(), broken]))
+    again = split_environment_for(hosting.state.home, hosting.config.name, [*entries(), broken])
     with pytest.raises(TestbuildError) as caught:
-        Environment(again, hosting.state.home, Progress()).up()
+        again.up()
     text = caught.value.explain()
     assert text.startswith("✗ broken: GET / answers HTTP 200 (implementations[2].health)")
     assert "not-serving-on-purpose" in text
     assert "testbuild logs broken" in text
 
 
+@pytest.mark.ends_environment
 def test_down_removes_every_container_of_the_implementations(hosting: Environment):
+    """Runs after the other tests of the split environment (ends_environment)."""
     assert hosting.runtime.containers("fromsource")
     removed = hosting.down()
     assert f"container testbuild-{hosting.config.name}-fromsource-gateway" in removed

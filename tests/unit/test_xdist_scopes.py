@@ -34,7 +34,12 @@ def test_cluster_tests_share_a_scope_per_slurm_generation_across_files():
 
 
 def test_the_files_of_a_shared_fixture_share_one_scope():
-    files = ["test_keycloak.py", "test_stack_reservations.py", "test_stack_split.py"]
+    files = [
+        "test_hosting.py",
+        "test_keycloak.py",
+        "test_stack_reservations.py",
+        "test_stack_split.py",
+    ]
     scopes = {environment_scope(f"tests/integration/{name}::test_x") for name in files}
     assert scopes == {"split_environment"}
     both = ["test_conformance.py", "test_conformance_v2.py"]
