@@ -59,12 +59,13 @@ browser: ## make sure chromium is installed (as root on Debian/Ubuntu: install i
 	@$(ENSURE_CHROMIUM)
 
 # Integration tests share the machine between this many pytest-xdist workers
-# (each test file stays on one worker: tests/conftest.py). Their waits on
-# jobs, logins and JVM starts overlap, so 3 beat 2 even on 2 cores (5 min 55 s
-# against 7 min 06 s); 1 runs them one after the other.
-WORKERS ?= 3
+# (each test file stays on one worker: tests/conftest.py). The suite keeps
+# two cores 80-95 % busy, and every worker brings the session's environment
+# up, so 2 beat 3 (5 min 09 s, 502 busy CPU-s, against 5 min 43 s, 632,
+# in the same hour); 1 runs them one after the other.
+WORKERS ?= 2
 
-integration: venv engine browser ## tests that bring environments up and down (Docker), and look at the report page (chromium); WORKERS=3
+integration: venv engine browser ## tests that bring environments up and down (Docker), and look at the report page (chromium); WORKERS=2
 	$(TESTBUILD) images
 	$(PYTEST) -m integration -n $(WORKERS) --durations=15
 
