@@ -116,7 +116,8 @@ def run_in(container: Container, command: Sequence[str]) -> Executed:
     `stat` calls from four threads beside six busy loops on two cores), and
     tests and probes that read a command's answer failed. So the output is
     kept in a file in the container too: when the stream lacks the end mark,
-    the output is read from that file through the engine's archive API."""
+    the output is read from that file through the engine's archive API.
+    The container needs `sh` and a writable /tmp (every image here has both)."""
     output = f"{EXEC_OUTPUT}{uuid.uuid4().hex}"
     exit_code, streamed = container.exec_run(["sh", "-c", _RUN_KEEPING_OUTPUT, output, *command])
     text = streamed if isinstance(streamed, bytes) else b"".join(streamed)  # not streamed
