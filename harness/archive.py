@@ -1,9 +1,12 @@
-"""In-memory tar archives, for build contexts and files copied into containers."""
+"""In-memory tar archives, for build contexts and files copied into and out of
+containers."""
 
 from __future__ import annotations
 
 import io
 import tarfile
+
+from docker.models.containers import Container
 
 # Relative path -> (content, file mode).
 Files = dict[str, tuple[bytes, int]]
@@ -20,12 +23,15 @@ def pack(files: Files) -> bytes:
     return buffer.getvalue()
 
 
-def single_file(archive: bytes) -> bytes:
-    """The content of the one regular file in a tar archive (what the engine's
-    archive API answers for a file's path)."""
-    with tarfile.open(fileobj=io.BytesIO(archive)) as opened:
+def file_in(container: Container, path: str) -> bytes:
+    """The content of the file at `path` in `container` (running or not),
+    copied out through the engine's archive API. FileNotFoundError when
+    the archive holds no regular file; docker's NotFound when there is
+    nothing at `path`."""
+    stream, _ = container.get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as opened:
         member = next((m for m in opened.getmembers() if m.isfile()), None)
         extracted = opened.extractfile(member) if member is not None else None
         if extracted is None:
-            raise ValueError("the archive holds no regular file")
+            raise FileNotFoundError(f"{path} is not a regular file")
         return extracted.read()

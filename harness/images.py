@@ -20,7 +20,6 @@ import os
 import queue
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import threading
 import time
@@ -34,7 +33,7 @@ import docker
 from docker.errors import APIError, BuildError, ImageNotFound
 from docker.models.images import Image
 
-from firecrest_testbuild.harness.archive import Files, pack
+from firecrest_testbuild.harness.archive import Files, file_in, pack
 from firecrest_testbuild.harness.config import Images
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.paths import IMAGES, PACKAGE
@@ -285,8 +284,9 @@ class ImageBuilder:
         image = self._build(build, context, self.ensure_base(spec.debian_release), None, "")
         container = self.client.containers.create(image)
         try:
-            stream, _ = container.get_archive(artefact.path)
-            data = _single_file(b"".join(stream), artefact.path)
+            data = file_in(container, artefact.path)
+        except FileNotFoundError:
+            raise TestbuildError("images", f"the build left no file at {artefact.path}") from None
         finally:
             container.remove(force=True)
             with contextlib.suppress(APIError):
@@ -710,16 +710,6 @@ def _store_artefact(entry: Path, name: str, data: bytes) -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _single_file(archive: bytes, path: str) -> bytes:
-    """The one file of the tar stream the engine gives for `path`."""
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        member = tar.next()
-        extracted = tar.extractfile(member) if member else None
-        if extracted is None:
-            raise TestbuildError("images", f"the build left no file at {path}")
-        return extracted.read()
 
 
 def _read_url(url: str) -> bytes:

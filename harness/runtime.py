@@ -8,6 +8,7 @@ the engine picks the subnet, so two environments run side by side.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -20,7 +21,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.volumes import Volume
 
-from firecrest_testbuild.harness.archive import Files, pack, single_file
+from firecrest_testbuild.harness.archive import Files, file_in, pack
 from firecrest_testbuild.harness.errors import TestbuildError
 
 ENVIRONMENT_LABEL = "org.testbuild.environment"
@@ -124,11 +125,9 @@ def run_in(container: Container, command: Sequence[str]) -> Executed:
     mark = f"\n{output}\n".encode()
     if text.endswith(mark):
         return Executed(exit_code, text.removesuffix(mark).decode(errors="replace"))
-    try:
-        archive, _ = container.get_archive(output)
-        text = single_file(b"".join(archive))
-    except NotFound:
-        pass  # sh could not write the file: what it said is in the stream
+    # No file: sh could not write it, and what it said is in the stream.
+    with contextlib.suppress(NotFound):
+        text = file_in(container, output)
     return Executed(exit_code, text.decode(errors="replace"))
 
 

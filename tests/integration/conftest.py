@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from docker.models.containers import Container
 from keycloak import KeycloakAdmin
 
 from firecrest_testbuild.harness.components.keycloak import KeycloakComponent
@@ -27,6 +28,7 @@ from firecrest_testbuild.harness.config import (
 from firecrest_testbuild.harness.contracts import ClusterEndpoints, KeycloakEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.progress import Progress
+from firecrest_testbuild.harness.runtime import run_in
 from firecrest_testbuild.harness.ssh import LoginNode
 from firecrest_testbuild.harness.state import STATE_HOME_VARIABLE
 from tests.integration.suite_runs import SuiteRuns
@@ -223,6 +225,14 @@ def short_lived_token(environment: Environment, lifespan: int = 2) -> Iterator[s
         yield requests.post(endpoints.token_url, data=form, timeout=15).json()["access_token"]
     finally:
         admin.delete_client(client)
+
+
+def output_of(container: Container, command: list[str]) -> str:
+    """The output of a command that must succeed, run in the container
+    (harness.runtime.run_in: the output survives a loaded engine)."""
+    result = run_in(container, command)
+    assert result.exit_code == 0, f"{command} failed ({result.exit_code}): {result.output}"
+    return result.output
 
 
 def eventually(check: Callable[[], object], timeout: float = 60, interval: float = 0.5) -> object:

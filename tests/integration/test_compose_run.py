@@ -27,7 +27,7 @@ from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import ImageBuilder
 from firecrest_testbuild.harness.progress import Progress
 from firecrest_testbuild.harness.runtime import run_in
-from tests.integration.conftest import environment_for, eventually, login_node
+from tests.integration.conftest import environment_for, eventually, login_node, output_of
 
 pytestmark = pytest.mark.integration
 
@@ -71,10 +71,7 @@ def composed(tmp_path: Path) -> Iterator[Composed]:
 
 
 def run(container: Container, command: list[str]) -> str:
-    result = run_in(container, command)
-    output = result.output.strip()
-    assert result.exit_code == 0, f"{command} failed ({result.exit_code}): {output}"
-    return output
+    return output_of(container, command).strip()
 
 
 def as_user(container: Container, user: str, command: str) -> str:

@@ -15,9 +15,8 @@ from docker.models.containers import Container
 
 from firecrest_testbuild.common.certificates import issue_identity
 from firecrest_testbuild.harness.environment import Environment
-from firecrest_testbuild.harness.runtime import run_in
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, output_of
 
 pytestmark = pytest.mark.integration
 
@@ -32,20 +31,13 @@ def number_after(pattern: str, text: str) -> int:
     return int(found.group(1))
 
 
-def exec_text(container: Container, command: list[str]) -> str:
-    """The output of a command that succeeds, run in the container."""
-    result = run_in(container, command)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def expected_real_memory(container: Container) -> int:
     """RealMemory as the README states it, worked out here from what the node's
     container has: its cgroup memory limit (v2 or v1) if lower than the
     host's MemTotal, minus 10 % (at least 256 MiB, at most half) for daemons."""
-    meminfo = exec_text(container, ["cat", "/proc/meminfo"])
+    meminfo = output_of(container, ["cat", "/proc/meminfo"])
     total_kb = number_after(r"^MemTotal:\s+(\d+) kB$", meminfo)
-    limit_text = exec_text(
+    limit_text = output_of(
         container,
         [
             "sh",
@@ -69,7 +61,7 @@ def node_fields(login: LoginNode, node: str) -> dict[str, str]:
 
 
 def slurm_config(environment: Environment) -> dict[str, str]:
-    shown = exec_text(environment.runtime.container("controller"), ["scontrol", "show", "config"])
+    shown = output_of(environment.runtime.container("controller"), ["scontrol", "show", "config"])
     rows = (line.split("=", 1) for line in shown.splitlines() if " = " in line)
     return {name.strip(): value.strip() for name, value in rows}
 
@@ -80,7 +72,7 @@ def test_nodes_declare_the_memory_their_container_has(login: LoginNode, environm
         fields = node_fields(login, node)
         assert int(fields["RealMemory"]) == expected > 1, (node, fields)
         # what slurmd detects is at least that, so no node is drained for "Low RealMemory"
-        detected = exec_text(environment.runtime.container(node), ["slurmd", "-C"])
+        detected = output_of(environment.runtime.container(node), ["slurmd", "-C"])
         assert number_after(r"RealMemory=(\d+)", detected) >= expected
         assert "DRAIN" not in fields["State"], fields
     config = slurm_config(environment)
