@@ -30,8 +30,8 @@ def file_in(container: Container, path: str) -> bytes:
     nothing at `path`."""
     stream, _ = container.get_archive(path)
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as opened:
-        member = next((m for m in opened.getmembers() if m.isfile()), None)
-        extracted = opened.extractfile(member) if member is not None else None
+        first = opened.next()  # for a folder, the folder itself
+        extracted = opened.extractfile(first) if first is not None and first.isfile() else None
         if extracted is None:
             raise FileNotFoundError(f"{path} is not a regular file")
         return extracted.read()

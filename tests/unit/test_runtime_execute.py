@@ -1,10 +1,13 @@
 """run_in: a command's output and exit code, also when the exec's attached
-stream loses the output, as a loaded Docker 20.10 now and then does."""
+stream loses the output, as a loaded Docker 20.10 now and then does; and
+file_in, which copies a file out of a container."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tarfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,7 +17,7 @@ import pytest
 from docker.errors import NotFound
 from docker.models.containers import ExecResult
 
-from firecrest_testbuild.harness.archive import pack
+from firecrest_testbuild.harness.archive import file_in, pack
 from firecrest_testbuild.harness.runtime import EXEC_OUTPUT, Executed, run_in
 
 
@@ -77,3 +80,27 @@ def test_output_files_of_earlier_calls_are_removed_after_a_few_minutes(tmp_path:
     run_in(inside, ["true"])  # type: ignore[arg-type]
     left = sorted(path.name for path in inside.local("/tmp").iterdir())
     assert len(left) == 1 and left[0] != old.name
+
+
+class ArchiveOnly:
+    """A container whose archive API answers `archive` for any path."""
+
+    def __init__(self, archive: bytes) -> None:
+        self.archive = archive
+
+    def get_archive(self, path: str) -> tuple[Iterator[bytes], dict[str, Any]]:
+        return iter([self.archive]), {}
+
+
+def test_file_in_copies_a_file_and_refuses_a_folder():
+    assert file_in(ArchiveOnly(pack({"minio": (b"\x7fELF", 0o755)})), "/out/minio") == b"\x7fELF"  # type: ignore[arg-type]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as folder:
+        info = tarfile.TarInfo("out")
+        info.type = tarfile.DIRTYPE
+        folder.addfile(info)
+        inside = tarfile.TarInfo("out/minio")
+        inside.size = 4
+        folder.addfile(inside, io.BytesIO(b"\x7fELF"))
+    with pytest.raises(FileNotFoundError, match="/out is not a regular file"):
+        file_in(ArchiveOnly(buffer.getvalue()), "/out")  # type: ignore[arg-type]
