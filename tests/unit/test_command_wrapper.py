@@ -500,6 +500,8 @@ def test_the_harness_slurm_conf_gets_real_memory_and_a_default_per_cpu():
     assert per_cpu == 21695 // 4
     assert f"DefMemPerCPU={per_cpu}" in filled.splitlines()
     assert "SelectTypeParameters=CR_CPU_Memory" in filled.splitlines()
+    # Batch jobs start on the scheduler's next pass, not up to 3 s later.
+    assert "SchedulerParameters=batch_sched_delay=0" in filled.splitlines()
     partitions = [line for line in filled.splitlines() if line.startswith("PartitionName=")]
     assert len(partitions) == 3 and all("OverSubscribe=YES" in line for line in partitions)
 
