@@ -166,7 +166,10 @@ def _parser() -> argparse.ArgumentParser:
         help="with --compare: also write the comparison as a self-contained HTML page to FILE",
     )
     suites.add_argument(
-        "pytest_args", nargs="*", help="more pytest arguments after --, e.g. -- -k utilities"
+        "pytest_args",
+        nargs="*",
+        help="more pytest arguments after --, e.g. -- -k utilities (the suites run with"
+        " no pytest plugin but their own: load another with -- -p NAME)",
     )
     suites.set_defaults(handler=_conformance)
 

@@ -150,3 +150,24 @@ def test_a_dropped_field_fails_its_scenario_and_a_missing_header_warns(judge: An
     warned = [w["message"] for case in document["cases"] for w in case["warnings"]]
     assert warned == ["F7T-AppVersion is None"], warned
     assert matrix(document)["GET /status/systems"] == "pass"
+
+
+def test_a_pytest_plugin_installed_beside_the_package_does_not_judge(
+    judge: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A plugin pytest would load by its entry point (here one that errors
+    every test) stays out of a run: only the suites' own plugin judges."""
+    site = tmp_path / "site"
+    (site / "meddler-1.0.dist-info").mkdir(parents=True)
+    (site / "meddler-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: meddler\nVersion: 1.0\n"
+    )
+    (site / "meddler-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pytest11]\nmeddler = meddler\n"
+    )
+    (site / "meddler.py").write_text(
+        "def pytest_runtest_setup(item):\n    raise RuntimeError('the meddler ran')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    document = judge({})
+    assert set(outcomes(document).values()) == {"PASS"}, outcomes(document)
