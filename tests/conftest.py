@@ -3,44 +3,71 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
+from firecrest_testbuild.harness.config import DEFAULT_SLURM
 from tests.repository import ROOT
 
 CLUSTER_TESTS = "tests/integration/cluster/"
-# Session fixtures of more than one file that are costly to make: every file
-# that uses one is in one scope, so that it is made once. (Environments
-# other than the default; the conformance runs of both API generations.)
-SHARED_FIXTURES = ("split_environment", "suite_runs", "v2_login_environment")
+SESSION_SCOPE = "the session's environment"
+# The session fixtures that bring environments up, by the scope of the files
+# whose tests or fixtures ask for them: a scope's files run on one worker, so
+# each of its environments comes up once. (The split and the v2 login
+# environments share a scope: test_keycloak.py compares the two.)
+SCOPES = {
+    "split_environment": "the split and v2 login environments",
+    "v2_login_environment": "the split and v2 login environments",
+    "suite_runs": SESSION_SCOPE,
+    "session_environment": SESSION_SCOPE,
+    "environment": SESSION_SCOPE,
+    "login": SESSION_SCOPE,
+}
+
+
+def _is_fixture(function: ast.FunctionDef) -> bool:
+    return any("fixture" in ast.unparse(decorator) for decorator in function.decorator_list)
 
 
 @functools.cache
-def shared_fixture(path: str) -> str | None:
-    """The shared fixture the test file at `path` uses, if any."""
-    source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
-    return next((name for name in SHARED_FIXTURES if name in source), None)
+def fixtures_asked_for(path: str) -> tuple[str, ...]:
+    """The parameter names of the tests and fixtures in the file at `path`
+    (helpers' parameters are not fixtures), in the order they appear."""
+    source = ROOT / path
+    if not source.is_file():
+        return ()
+    functions = [
+        node
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.FunctionDef)
+        and (node.name.startswith("test_") or _is_fixture(node))
+    ]
+    return tuple(argument.arg for function in functions for argument in function.args.args)
 
 
 def environment_scope(nodeid: str) -> str:
     """The tests that must share a worker: those of one file, since a file's
     environment comes up once per worker that runs any of its tests; the
-    files of one shared fixture; and the cluster tests of one Slurm
+    files that ask for one of the environments in SCOPES (the first scope
+    they ask for, in SCOPES's order); and the cluster tests of one Slurm
     generation (every test in cluster/ runs on each generation's
-    environment, its id starting with the release)."""
+    environment, its id starting with the release; the default release's
+    is the session's)."""
     path = nodeid.split("::", 1)[0]
-    if not path.startswith(CLUSTER_TESTS):
-        return shared_fixture(path) or path
-    release = nodeid.partition("[")[2].split("-")[0].rstrip("]")
-    return f"{CLUSTER_TESTS}{release}"
+    if path.startswith(CLUSTER_TESTS):
+        release = nodeid.partition("[")[2].split("-")[0].rstrip("]")
+        return SESSION_SCOPE if release == DEFAULT_SLURM else f"{CLUSTER_TESTS}{release}"
+    asked = set(fixtures_asked_for(path))
+    return next((scope for name, scope in SCOPES.items() if name in asked), path)
 
 
 class ByEnvironment(LoadScopeScheduling):
-    """Whole scopes (environment_scope) to each worker. Only the session's
-    environment comes up on every worker that needs it.
+    """Whole scopes (environment_scope) to each worker: every environment
+    comes up on one worker only.
 
     (xdist's own `loadgroup` would do with markers, but it cannot rename test
     ids under pytest 9.2, so its groups are silently ignored.)"""
@@ -56,6 +83,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ByEnvironmen
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `ends_environment` after every other, in their order: they
     take down an environment that tests of other files share
-    (SHARED_FIXTURES). Each worker collects alike, so the order holds under
+    (SCOPES). Each worker collects alike, so the order holds under
     xdist too: a scope's tests run in collection order."""
     items.sort(key=lambda item: item.get_closest_marker("ends_environment") is not None)

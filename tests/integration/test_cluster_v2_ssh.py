@@ -256,12 +256,15 @@ def test_a_static_key_logs_in_only_its_own_user(v2_login_environment: Environmen
 
 @pytest.mark.ends_environment
 def test_down_beside_another_environment_leaves_nothing_and_the_other_running(
-    v2_login_environment: Environment, environment: Environment
+    v2_login_environment: Environment, split_environment: Environment
 ):
-    """Runs after test_slurmrestd.py's tests too (ends_environment)."""
-    assert login_node(v2_login_environment).port != login_node(environment).port
+    """Runs after test_slurmrestd.py's and test_keycloak.py's tests too
+    (ends_environment); the other environment is the split one, up on the
+    same worker (tests/conftest.py)."""
+    other = split_environment
+    assert login_node(v2_login_environment).port != login_node(other).port
     removed = v2_login_environment.down()
     assert any(item.startswith("volume ") for item in removed)
     assert v2_login_environment.runtime.leftovers() == []
     assert not v2_login_environment.state.root.exists()
-    assert environment.status() and all(row["state"] == "running" for row in environment.status())
+    assert other.status() and all(row["state"] == "running" for row in other.status())

@@ -1,4 +1,9 @@
-"""Keycloak issues the tokens FirecREST accepts, seeded from the users file."""
+"""Keycloak issues the tokens FirecREST accepts, seeded from the users file.
+
+The environment under test is the v2 login environment (conftest's
+V2_LOGIN_CLUSTER: a realm without an extra audience); the split environment,
+whose realm adds one, is the other environment the comparisons need. (Both
+are up on the worker that runs these files already: see tests/conftest.py.)"""
 
 from __future__ import annotations
 
@@ -12,15 +17,20 @@ import requests
 from keycloak import KeycloakAdmin
 
 from firecrest_testbuild.harness.environment import Environment
-from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import V2_AUDIENCE, keycloak, keycloak_of, short_lived_token
+from tests.integration.conftest import (
+    V2_AUDIENCE,
+    keycloak,
+    keycloak_of,
+    login_node,
+    short_lived_token,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def endpoints(environment: Environment) -> dict[str, Any]:
-    return keycloak(environment).as_json()  # as `testbuild env --json` shows it
+def endpoints(v2_login_environment: Environment) -> dict[str, Any]:
+    return keycloak(v2_login_environment).as_json()  # as `testbuild env --json` shows it
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +164,9 @@ def test_wrong_password_and_wrong_secret_are_refused(endpoints: dict[str, Any]):
 
 
 def test_a_token_past_its_expiry_is_rejected_by_the_verifier(
-    environment: Environment, endpoints: dict[str, Any]
+    v2_login_environment: Environment, endpoints: dict[str, Any]
 ):
-    with short_lived_token(environment, lifespan=2) as token:
+    with short_lived_token(v2_login_environment, lifespan=2) as token:
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["exp"] - claims["iat"] == 2
         time.sleep(3)
@@ -166,8 +176,9 @@ def test_a_token_past_its_expiry_is_rejected_by_the_verifier(
 
 
 def test_the_issuer_is_the_same_inside_the_cluster(
-    endpoints: dict[str, Any], login: LoginNode, environment: Environment
+    endpoints: dict[str, Any], v2_login_environment: Environment
 ):
+    login = login_node(v2_login_environment)
     client = endpoints["clients"][0]
     form = (
         f"-d grant_type=client_credentials -d client_id={client['client_id']}"
@@ -182,7 +193,7 @@ def test_the_issuer_is_the_same_inside_the_cluster(
 
 
 def test_admin_client_lists_seeded_users_and_client_and_reseeding_changes_nothing(
-    environment: Environment, admin: KeycloakAdmin
+    v2_login_environment: Environment, admin: KeycloakAdmin
 ):
     usernames = {user["username"] for user in admin.get_users()}
     assert {"test1", "test2", "testuser"} <= usernames
@@ -192,6 +203,6 @@ def test_admin_client_lists_seeded_users_and_client_and_reseeding_changes_nothin
     assert service_account["username"] == "service-account-firecrest-sample"
     before = {user["username"]: user["id"] for user in admin.get_users()}
 
-    keycloak = keycloak_of(environment)
-    assert keycloak.seeder(environment.context()).apply() == []
+    keycloak = keycloak_of(v2_login_environment)
+    assert keycloak.seeder(v2_login_environment.context()).apply() == []
     assert {user["username"]: user["id"] for user in admin.get_users()} == before

@@ -5,18 +5,24 @@ generation's cluster tests, would bring their environment up twice."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import environment_scope, pytest_collection_modifyitems
+from tests.conftest import (
+    SESSION_SCOPE,
+    environment_scope,
+    fixtures_asked_for,
+    pytest_collection_modifyitems,
+)
 
 
 def test_a_files_tests_share_a_scope_whatever_their_parameters():
     scopes = {
-        environment_scope("tests/integration/test_stack_v2.py::test_liveness_needs_no_token"),
-        environment_scope("tests/integration/test_stack_v2.py::test_ls[a-b]"),
+        environment_scope("tests/integration/test_report_page.py::test_page"),
+        environment_scope("tests/integration/test_report_page.py::test_page[a-b]"),
     }
-    assert scopes == {"tests/integration/test_stack_v2.py"}
+    assert scopes == {"tests/integration/test_report_page.py"}
 
 
 def test_cluster_tests_share_a_scope_per_slurm_generation_across_files():
@@ -27,29 +33,57 @@ def test_cluster_tests_share_a_scope_per_slurm_generation_across_files():
         "tests/integration/cluster/test_cluster.py::test_srun[24.11]",
         "tests/integration/cluster/test_cluster_site.py::test_mem[24.11-ALL,X=y-y]",
     ]
+    # 24.11 is the default generation: its environment is the session's.
     assert [environment_scope(nodeid) for nodeid in ids] == [
         *["tests/integration/cluster/22.05"] * 3,
-        *["tests/integration/cluster/24.11"] * 2,
+        *[SESSION_SCOPE] * 2,
     ]
 
 
-def test_the_files_of_a_shared_fixture_share_one_scope():
-    files = [
+def scope_of(name: str) -> str:
+    return environment_scope(f"tests/integration/{name}::test_x")
+
+
+def test_the_files_of_an_environment_share_one_scope():
+    split_and_login = [
         "test_hosting.py",
         "test_keycloak.py",
         "test_stack_reservations.py",
         "test_stack_split.py",
+        "test_cluster_v2_ssh.py",
+        "test_slurmrestd.py",
     ]
-    scopes = {environment_scope(f"tests/integration/{name}::test_x") for name in files}
-    assert scopes == {"split_environment"}
-    both = ["test_conformance.py", "test_conformance_v2.py"]
-    runs = {environment_scope(f"tests/integration/{name}::test_x") for name in both}
-    assert runs == {"suite_runs"}
-    logins = ["test_cluster_v2_ssh.py", "test_slurmrestd.py"]
-    login = {environment_scope(f"tests/integration/{name}::test_x") for name in logins}
-    assert login == {"v2_login_environment"}
-    assert environment_scope("tests/integration/test_minio.py::test_x") == (
-        "tests/integration/test_minio.py"
+    assert {scope_of(name) for name in split_and_login} == {"the split and v2 login environments"}
+    session = [
+        "test_conformance.py",  # through suite_runs
+        "test_conformance_v2.py",
+        "test_minio.py",
+        "test_stack_v2.py",
+        "test_stack_status_tasks.py",
+        "test_lifecycle.py",  # a port the session's environment has taken
+    ]
+    assert {scope_of(name) for name in session} == {SESSION_SCOPE}
+    # Files that make their own environment, or none, are scopes of their own.
+    for own in ("test_install.py", "test_compose_run.py", "test_report_page.py"):
+        assert scope_of(own) == f"tests/integration/{own}"
+
+
+def test_only_tests_and_fixtures_ask_for_fixtures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A helper's parameter named like a fixture does not put its file in a scope."""
+    source = tmp_path / "test_sample.py"
+    source.write_text(
+        "import pytest\n"
+        "def helper(environment, login): ...\n"
+        "@pytest.fixture(scope='module')\n"
+        "def made(request, split_environment): ...\n"
+        "def test_it(made, tmp_path): ...\n"
+    )
+    monkeypatch.setattr("tests.conftest.ROOT", tmp_path)
+    assert fixtures_asked_for("test_sample.py") == (
+        "request",
+        "split_environment",
+        "made",
+        "tmp_path",
     )
 
 

@@ -6,21 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from firecrest_testbuild.harness.config import SLURM_RELEASES
+from firecrest_testbuild.harness.config import DEFAULT_SLURM, SLURM_RELEASES
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.ssh import LoginNode
 from tests.integration.conftest import login_node
 
 
 @pytest.fixture(scope="module", params=sorted(SLURM_RELEASES))
-def slurm_environment(
-    request: pytest.FixtureRequest, session_environment: Environment
-) -> Environment:
-    if request.param == session_environment.config.cluster.slurm:
-        return session_environment
-    older: Environment = request.getfixturevalue("older_slurm_environment")
-    assert older.config.cluster.slurm == request.param
-    return older
+def slurm_environment(request: pytest.FixtureRequest) -> Environment:
+    """Asks for the one environment of its release only: a worker that runs
+    the older generation's tests does not bring the session's up as well."""
+    name = "session_environment" if request.param == DEFAULT_SLURM else "older_slurm_environment"
+    environment: Environment = request.getfixturevalue(name)
+    assert environment.config.cluster.slurm == request.param
+    return environment
 
 
 @pytest.fixture(scope="module")
