@@ -49,7 +49,10 @@ down: venv engine ## remove every container, network and volume `up` made
 status: venv engine ## show the environment's containers
 	$(TESTBUILD) status
 
-test: unit integration ## run the whole test suite: unit tests, then integration tests
+test: venv engine browser ## the whole test suite in one pytest session on WORKERS workers: unit and integration tests
+	@$(ENSURE_GO)
+	$(TESTBUILD) images
+	$(PYTEST) -m 'integration or not integration' -n $(WORKERS) --durations=15
 
 unit: venv ## fast tests, no Docker (what a bare `pytest` runs; the command wrapper's need Go)
 	@$(ENSURE_GO)
@@ -59,10 +62,11 @@ browser: ## make sure chromium is installed (as root on Debian/Ubuntu: install i
 	@$(ENSURE_CHROMIUM)
 
 # Integration tests share the machine between this many pytest-xdist workers
-# (each test file stays on one worker: tests/conftest.py). The suite keeps
-# two cores 80-95 % busy, and every worker brings the session's environment
-# up, so 2 beat 3 (5 min 09 s, 502 busy CPU-s, against 5 min 43 s, 632,
-# in the same hour); 1 runs them one after the other.
+# (each environment's tests stay on one worker: tests/conftest.py); 1 runs
+# them one after the other. The suite keeps two cores 80-95 % busy: 2 and 3
+# took the same time (5 min 04 s and 5 min 01 s, about 505 busy CPU-s, in
+# one hour). `make test` runs the unit tests in the same session: they come
+# last and fill the time one worker waits for the other to finish.
 WORKERS ?= 2
 
 integration: venv engine browser ## tests that bring environments up and down (Docker), and look at the report page (chromium); WORKERS=2

@@ -30,10 +30,11 @@ def run(
     fails its test (otherwise a warning).
 
     The run loads no pytest plugin but the suites' own (SUITES_PLUGIN; more
-    with `-p NAME` in `extra`): what else is installed beside the package
-    cannot change a verdict, and the test tools pytest would load with it
-    (hypothesis and schemathesis among them) took 2.5 of the 4 CPU-seconds
-    of a run's start."""
+    with `-p NAME` in `extra`) and ignores PYTEST_ADDOPTS: what else is
+    installed or set beside the package cannot change a verdict (an -x meant
+    for the caller's own tests would end a run at its first failure), and
+    the test tools pytest would load (hypothesis and schemathesis among
+    them) took 2.5 of the 4 CPU-seconds of a run's start."""
     command = [
         sys.executable,
         "-m",
@@ -53,7 +54,10 @@ def run(
         *(["--strict-should"] if strict else []),
         *(extra or []),
     ]
-    alone = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    alone = {
+        **{name: value for name, value in os.environ.items() if name != "PYTEST_ADDOPTS"},
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
     completed = subprocess.run(command, capture_output=quiet, env=alone, timeout=3600)
     return completed.returncode
 

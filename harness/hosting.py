@@ -20,6 +20,7 @@ import os
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -51,6 +52,8 @@ SOURCE_MOUNT = "/src"
 SOURCE_VERSION = "TESTBUILD_SOURCE_VERSION"  # the tree's digest, in each process's environment
 CACHES = {"__pycache__", "node_modules"}
 GATEWAY_PORT = 8080
+# What nginx answers itself when a route's process does not take the request.
+GATEWAY_UNREACHED = (502, 503, 504)
 VENV_IMAGE_FOLDER = "venv"
 
 
@@ -239,17 +242,39 @@ class HostedImplementation:
         )
 
     def started(self, context: Context) -> list[Probe]:
+        """Its health answer; behind a gateway, also every route reaching its
+        process (the health path is one process's: another may still be
+        starting, and the gateway answers 502 for it)."""
         health = self.entry.health
-        return [
+        healthy = Probe(
+            self.name,
+            f"GET {health.path} answers HTTP {health.status} ({self.key}.health)",
+            lambda: self._healthy(context),
+            timeout=health.timeout,
+            interval=1.0,
+            transient=(OSError, requests.RequestException),
+        )
+        routes = [
             Probe(
                 self.name,
-                f"GET {health.path} answers HTTP {health.status} ({self.key}.health)",
-                lambda: self._healthy(context),
+                f"GET {route.path} reaches process {route.process} through the gateway"
+                f" ({self.key}.gateway[{index}])",
+                partial(self._reached, context, route.path),
                 timeout=health.timeout,
                 interval=1.0,
                 transient=(OSError, requests.RequestException),
             )
+            for index, route in enumerate(self.entry.gateway)
         ]
+        return [healthy, *routes]
+
+    def _reached(self, context: Context, path: str) -> str | None:
+        """None once the gateway hands `path` to its process: any answer of
+        the process, not the gateway's own for a process it cannot reach."""
+        response = requests.get(f"{self.url(context)}{path}", timeout=10)
+        if response.status_code in GATEWAY_UNREACHED:
+            return f"HTTP {response.status_code} from the gateway"
+        return None
 
     def _healthy(self, context: Context) -> str | None:
         health = self.entry.health

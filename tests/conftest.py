@@ -13,7 +13,8 @@ from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 from firecrest_testbuild.harness.config import DEFAULT_SLURM
 from tests.repository import ROOT
 
-CLUSTER_TESTS = "tests/integration/cluster/"
+INTEGRATION_TESTS = "tests/integration/"
+CLUSTER_TESTS = f"{INTEGRATION_TESTS}cluster/"
 SESSION_SCOPE = "the session's environment"
 # The session fixtures that bring environments up, by the scope of the files
 # whose tests or fixtures ask for them: a scope's files run on one worker, so
@@ -58,6 +59,8 @@ def environment_scope(nodeid: str) -> str:
     environment, its id starting with the release; the default release's
     is the session's)."""
     path = nodeid.split("::", 1)[0]
+    if not path.startswith(INTEGRATION_TESTS):
+        return path  # a unit test file: no environment (`make test` runs them beside)
     if path.startswith(CLUSTER_TESTS):
         release = nodeid.partition("[")[2].split("-")[0].rstrip("]")
         return SESSION_SCOPE if release == DEFAULT_SLURM else f"{CLUSTER_TESTS}{release}"

@@ -4,6 +4,8 @@ becomes, its target file, and the errors of what is missing."""
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +285,46 @@ def test_the_gateway_publishes_the_port_and_routes_each_prefix(tmp_path: Path):
     assert "location / {\n      set $process mine-api:8000;" in conf
     assert "location /jobs {\n      set $process mine-worker:9000;" in conf
     assert "client_max_body_size 0;" in conf  # uploads of any size pass
+
+
+class Gateway(ThreadingHTTPServer):
+    """Answers GETs with the status `answers` holds for the path."""
+
+    def __init__(self, answers: dict[str, int]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(answers[self.path])
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_behind_a_gateway_up_waits_for_every_route_to_reach_its_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    env = environment(tmp_path, source_config(tmp_path, "cluster: {sshAuth: static-key}\n"))
+    answers = {"/": 401, "/jobs": 502}  # the worker is still starting
+    gateway = Gateway(answers)
+    url = f"http://127.0.0.1:{gateway.server_address[1]}"
+    monkeypatch.setattr(HostedImplementation, "url", lambda self, context: url)
+    try:
+        health, *routes = hosted(env, "mine").started(None)  # type: ignore[arg-type]
+        assert health.description == "GET / answers HTTP 200 (implementations[0].health)"
+        assert [route.description for route in routes] == [
+            "GET / reaches process api through the gateway (implementations[0].gateway[0])",
+            "GET /jobs reaches process worker through the gateway (implementations[0].gateway[1])",
+        ]
+        assert routes[0].check() is None  # the process's own refusal is an answer
+        assert routes[1].check() == "HTTP 502 from the gateway"
+        answers["/jobs"] = 404
+        assert routes[1].check() is None
+    finally:
+        gateway.shutdown()
+        gateway.server_close()
 
 
 def test_an_image_entry_runs_the_image_as_it_is_on_its_port(tmp_path: Path):

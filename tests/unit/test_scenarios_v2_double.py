@@ -156,7 +156,8 @@ def test_a_pytest_plugin_installed_beside_the_package_does_not_judge(
     judge: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """A plugin pytest would load by its entry point (here one that errors
-    every test) stays out of a run: only the suites' own plugin judges."""
+    every test) stays out of a run, even when PYTEST_ADDOPTS names it: only
+    the suites' own plugin judges."""
     site = tmp_path / "site"
     (site / "meddler-1.0.dist-info").mkdir(parents=True)
     (site / "meddler-1.0.dist-info" / "METADATA").write_text(
@@ -169,5 +170,7 @@ def test_a_pytest_plugin_installed_beside_the_package_does_not_judge(
         "def pytest_runtest_setup(item):\n    raise RuntimeError('the meddler ran')\n"
     )
     monkeypatch.setenv("PYTHONPATH", str(site))
+    # Nor do options meant for the caller's own pytest (here: load it anyway).
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p meddler")
     document = judge({})
     assert set(outcomes(document).values()) == {"PASS"}, outcomes(document)

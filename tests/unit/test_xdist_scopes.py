@@ -66,6 +66,10 @@ def test_the_files_of_an_environment_share_one_scope():
     # Files that make their own environment, or none, are scopes of their own.
     for own in ("test_install.py", "test_compose_run.py", "test_report_page.py"):
         assert scope_of(own) == f"tests/integration/{own}"
+    # So is every unit test file, whatever its fixtures are called.
+    unit = "tests/unit/test_command_wrapper.py"
+    assert "login" in fixtures_asked_for(unit)  # a fixture of its own
+    assert environment_scope(f"{unit}::test_x") == unit
 
 
 def test_only_tests_and_fixtures_ask_for_fixtures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
