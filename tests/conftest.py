@@ -1,5 +1,5 @@
-"""How pytest-xdist shares the integration tests between its workers
-(`make integration` runs `-n $(WORKERS)`, 2 by default)."""
+"""How pytest-xdist shares the tests between its workers (`make test` and
+`make integration` run `-n $(WORKERS)`, 2 by default)."""
 
 from __future__ import annotations
 

@@ -133,8 +133,9 @@ def v2_login_environment_for(
 
 @pytest.fixture(scope="session")
 def v2_login_environment(state_home: Path) -> Iterator[Environment]:
-    """See V2_LOGIN_CLUSTER. A test that ends it or switches its stack is
-    marked `last` (see pytest_collection_modifyitems)."""
+    """See V2_LOGIN_CLUSTER. The test that takes it down is marked
+    `ends_environment`; the one that switches its stack to hybrid is the
+    last of test_slurmrestd.py (tests/conftest.py)."""
     env = v2_login_environment_for(state_home, "rest")
     env.up()
     yield env
