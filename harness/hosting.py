@@ -52,8 +52,10 @@ SOURCE_MOUNT = "/src"
 SOURCE_VERSION = "TESTBUILD_SOURCE_VERSION"  # the tree's digest, in each process's environment
 CACHES = {"__pycache__", "node_modules"}
 GATEWAY_PORT = 8080
-# What nginx answers itself when a route's process does not take the request.
-GATEWAY_UNREACHED = (502, 503, 504)
+# What the gateway (nginx) answers itself when a route's process does not
+# take the request. (It answers 503 only when told to, which it is not: a
+# 503 is the process's own answer.)
+GATEWAY_UNREACHED = (502, 504)
 VENV_IMAGE_FOLDER = "venv"
 
 
@@ -270,7 +272,8 @@ class HostedImplementation:
 
     def _reached(self, context: Context, path: str) -> str | None:
         """None once the gateway hands `path` to its process: any answer of
-        the process, not the gateway's own for a process it cannot reach."""
+        the process (a 503 too), not the gateway's own for a process it
+        cannot reach."""
         response = requests.get(f"{self.url(context)}{path}", timeout=10)
         if response.status_code in GATEWAY_UNREACHED:
             return f"HTTP {response.status_code} from the gateway"

@@ -320,7 +320,9 @@ def test_behind_a_gateway_up_waits_for_every_route_to_reach_its_process(
         ]
         assert routes[0].check() is None  # the process's own refusal is an answer
         assert routes[1].check() == "HTTP 502 from the gateway"
-        answers["/jobs"] = 404
+        answers["/jobs"] = 504
+        assert routes[1].check() == "HTTP 504 from the gateway"
+        answers["/jobs"] = 503  # the worker's own answer: it is reached
         assert routes[1].check() is None
     finally:
         gateway.shutdown()
