@@ -52,7 +52,7 @@ status: venv engine ## show the environment's containers
 test: venv engine browser ## the whole test suite in one pytest session on WORKERS workers: unit and integration tests
 	@$(ENSURE_GO)
 	$(TESTBUILD) images
-	$(PYTEST) -m 'integration or not integration' -n $(WORKERS) --durations=15
+	$(PYTEST_WORKERS) -m 'integration or not integration'
 
 unit: venv ## fast tests, no Docker (what a bare `pytest` runs; the command wrapper's need Go)
 	@$(ENSURE_GO)
@@ -68,10 +68,11 @@ browser: ## make sure chromium is installed (as root on Debian/Ubuntu: install i
 # one hour). `make test` runs the unit tests in the same session: they come
 # last and fill the time one worker waits for the other to finish.
 WORKERS ?= 2
+PYTEST_WORKERS = $(PYTEST) -n $(WORKERS) --durations=15
 
 integration: venv engine browser ## tests that bring environments up and down (Docker), and look at the report page (chromium); WORKERS=2
 	$(TESTBUILD) images
-	$(PYTEST) -m integration -n $(WORKERS) --durations=15
+	$(PYTEST_WORKERS) -m integration
 
 conformance: up ## run the conformance suites against the local stack; report in out/
 	$(TESTBUILD) conformance --report out

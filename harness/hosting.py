@@ -248,27 +248,30 @@ class HostedImplementation:
         process (the health path is one process's: another may still be
         starting, and the gateway answers 502 for it)."""
         health = self.entry.health
-        healthy = Probe(
-            self.name,
+        healthy = self._probe(
             f"GET {health.path} answers HTTP {health.status} ({self.key}.health)",
             lambda: self._healthy(context),
-            timeout=health.timeout,
-            interval=1.0,
-            transient=(OSError, requests.RequestException),
         )
         routes = [
-            Probe(
-                self.name,
+            self._probe(
                 f"GET {route.path} reaches process {route.process} through the gateway"
                 f" ({self.key}.gateway[{index}])",
                 partial(self._reached, context, route.path),
-                timeout=health.timeout,
-                interval=1.0,
-                transient=(OSError, requests.RequestException),
             )
             for index, route in enumerate(self.entry.gateway)
         ]
         return [healthy, *routes]
+
+    def _probe(self, description: str, check: Callable[[], str | None]) -> Probe:
+        """A probe of the published port, as long as the entry's health allows."""
+        return Probe(
+            self.name,
+            description,
+            check,
+            timeout=self.entry.health.timeout,
+            interval=1.0,
+            transient=(OSError, requests.RequestException),
+        )
 
     def _reached(self, context: Context, path: str) -> str | None:
         """None once the gateway hands `path` to its process: any answer of

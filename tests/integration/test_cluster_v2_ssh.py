@@ -261,10 +261,10 @@ def test_down_beside_another_environment_leaves_nothing_and_the_other_running(
     """Runs after test_slurmrestd.py's and test_keycloak.py's tests too
     (ends_environment); the other environment is the split one, up on the
     same worker (tests/conftest.py)."""
-    other = split_environment
-    assert login_node(v2_login_environment).port != login_node(other).port
+    assert login_node(v2_login_environment).port != login_node(split_environment).port
     removed = v2_login_environment.down()
     assert any(item.startswith("volume ") for item in removed)
     assert v2_login_environment.runtime.leftovers() == []
     assert not v2_login_environment.state.root.exists()
-    assert other.status() and all(row["state"] == "running" for row in other.status())
+    status = split_environment.status()
+    assert status and all(row["state"] == "running" for row in status)
