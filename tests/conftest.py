@@ -16,13 +16,14 @@ from tests.repository import ROOT
 INTEGRATION_TESTS = "tests/integration/"
 CLUSTER_TESTS = f"{INTEGRATION_TESTS}cluster/"
 SESSION_SCOPE = "the session's environment"
+SPLIT_AND_LOGIN_SCOPE = "the split and v2 login environments"
 # The session fixtures that bring environments up, by the scope of the files
 # whose tests or fixtures ask for them: a scope's files run on one worker, so
 # each of its environments comes up once. (The split and the v2 login
 # environments share a scope: test_keycloak.py compares the two.)
 SCOPES = {
-    "split_environment": "the split and v2 login environments",
-    "v2_login_environment": "the split and v2 login environments",
+    "split_environment": SPLIT_AND_LOGIN_SCOPE,
+    "v2_login_environment": SPLIT_AND_LOGIN_SCOPE,
     "suite_runs": SESSION_SCOPE,
     "session_environment": SESSION_SCOPE,
     "environment": SESSION_SCOPE,
@@ -83,9 +84,24 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ByEnvironmen
     return ByEnvironment(config, log)
 
 
+# The session fixtures that are environments.
+ENVIRONMENTS = frozenset(
+    {"session_environment", "older_slurm_environment", "split_environment", "v2_login_environment"}
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `ends_environment` after every other, in their order: they
-    take down an environment that tests of other files share
-    (SCOPES). Each worker collects alike, so the order holds under
-    xdist too: a scope's tests run in collection order."""
-    items.sort(key=lambda item: item.get_closest_marker("ends_environment") is not None)
+    take down an environment that tests of other files share (SCOPES).
+    Among them, those that ask for more environments first: a test that
+    takes one down while it checks that another is still up runs before
+    the test that takes that other down, whatever the files' order. Each
+    worker collects alike, so the order holds under xdist too: a scope's
+    tests run in collection order."""
+
+    def place(item: pytest.Item) -> tuple[bool, int]:
+        if item.get_closest_marker("ends_environment") is None:
+            return (False, 0)
+        return (True, -len(ENVIRONMENTS.intersection(item.fixturenames)))
+
+    items.sort(key=place)

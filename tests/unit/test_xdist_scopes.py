@@ -97,6 +97,7 @@ class Collected:
 
     name: str
     ends: bool = False
+    fixturenames: tuple[str, ...] = ()
 
     def get_closest_marker(self, name: str) -> pytest.Mark | None:
         return (
@@ -119,4 +120,25 @@ def test_a_test_that_ends_a_shared_environment_runs_after_the_other_files():
         "slurmrestd::test_rest",
         "slurmrestd::test_hybrid",
         "v2_ssh::test_down",
+    ]
+
+
+def test_a_test_that_checks_another_environment_is_up_ends_before_that_one():
+    """The v2 login environment's down test checks that the split one is
+    still up: it runs before the hosting test that takes the split one down,
+    even when the hosting file is collected first."""
+    items = [
+        Collected("hosting::test_down", ends=True, fixturenames=("hosting", "split_environment")),
+        Collected("hosting::test_judged"),
+        Collected(
+            "v2_ssh::test_down",
+            ends=True,
+            fixturenames=("v2_login_environment", "split_environment"),
+        ),
+    ]
+    pytest_collection_modifyitems(items)  # type: ignore[arg-type]
+    assert [item.name for item in items] == [
+        "hosting::test_judged",
+        "v2_ssh::test_down",
+        "hosting::test_down",
     ]
