@@ -117,6 +117,9 @@ class KeycloakEndpoints(Endpoints):
     expiry_probe: ClientSecret
     # The realm's keys over the network's direct route (tokens keep the public issuer).
     network_jwks_url: str = field(metadata=INTERNAL)
+    # The realm's signing key as a JWKS document, known before Keycloak
+    # starts (the harness makes the key): for verifiers that read keys once.
+    signing_jwks: str = field(metadata=INTERNAL)
 
     @property
     def network_token_url(self) -> str:

@@ -17,7 +17,13 @@ from docker.models.containers import Container
 
 from firecrest_testbuild.harness import compose, engine, hosting, target
 from firecrest_testbuild.harness import config as config_module
-from firecrest_testbuild.harness.components import Component, Context, discover, start_order
+from firecrest_testbuild.harness.components import (
+    Component,
+    Context,
+    bring_up_steps,
+    discover,
+    start_order,
+)
 from firecrest_testbuild.harness.config import EnvironmentConfig, User
 from firecrest_testbuild.harness.contracts import StackEndpoints
 from firecrest_testbuild.harness.endpoints import EnvironmentEndpoints, UserEndpoints
@@ -94,20 +100,24 @@ class Environment:
             )
             hosted = self.implementations
             own = [component for component in self.components if component not in hosted]
-            # Phase by phase across components, so that slow starters
-            # (Keycloak's JVM) start while the others are being waited for.
+            # Every container first, so that slow starters (Keycloak's JVM)
+            # boot while the others are started, seeded and waited for.
             with stage("containers"):
                 for component in own:
                     self._start_containers(context.given_to(component), component)
-            for component in own:
-                self._bring_up(context.given_to(component), component)
+            for step, component in bring_up_steps(own):
+                if step == "start":
+                    self._start(context.given_to(component), component)
+                else:
+                    self._make_ready(context.given_to(component), component)
             # Hosted implementations are configured from what the others
             # answer (the realm's key) and may not wait for them: they start
             # once the others are ready.
             for implementation in hosted:
                 with stage(f"{implementation.name}: containers"):
                     self._start_containers(context.given_to(implementation), implementation)
-                self._bring_up(context.given_to(implementation), implementation)
+                self._start(context.given_to(implementation), implementation)
+                self._make_ready(context.given_to(implementation), implementation)
         except (TestbuildError, KeyboardInterrupt):
             if fresh and not retain_on_failure:
                 self.progress.detail("removing what this run created (use --retain to keep it)")
@@ -146,13 +156,14 @@ class Environment:
             )
         return self.state.implementation_target(name)
 
-    def _bring_up(self, context: Context, component: Component) -> None:
-        stage = self.progress.stage
-        with stage(f"{component.name}: started"):
+    def _start(self, context: Context, component: Component) -> None:
+        with self.progress.stage(f"{component.name}: started"):
             self._wait(context, component, component.started(context))
-        with stage(f"{component.name}: seeded"):
+        with self.progress.stage(f"{component.name}: seeded"):
             component.seed(context)
-        with stage(f"{component.name}: ready"):
+
+    def _make_ready(self, context: Context, component: Component) -> None:
+        with self.progress.stage(f"{component.name}: ready"):
             self._wait(context, component, component.ready(context))
 
     def _write_target(self, path: Path, text: str | None) -> None:

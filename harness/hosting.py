@@ -78,6 +78,7 @@ class HostedImplementation:
 
     # It may be configured with any of their endpoints (the placeholders).
     requires = ("cluster", "keycloak", "minio", "redis", "sshca")
+    starts_after = requires
     volumes: tuple[str, ...] = ()
     endpoints_type = ImplementationEndpoints
 

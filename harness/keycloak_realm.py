@@ -8,6 +8,9 @@ are left alone, except users this seeder created (members of the group
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -130,23 +133,26 @@ def expiry_probe_representation(secret: str) -> dict[str, Any]:
 KEY_PROVIDER = "org.keycloak.keys.KeyProvider"
 
 
-def key_providers() -> dict[str, list[dict[str, Any]]]:
-    """The new realm's keys, the same set Keycloak would make, with the two RSA
-    keys made here: Keycloak generating them on its cold, C1-only JVM takes
-    seconds, OpenSSL milliseconds. Fresh for every realm and never kept by the
-    harness; the HMAC and AES keys Keycloak still makes itself (cheap)."""
+def key_providers(signing_key: rsa.RSAPrivateKey) -> dict[str, list[dict[str, Any]]]:
+    """The new realm's keys, the same set Keycloak would make. The signing key
+    is the environment's (state.realm_signing_key): made before any container
+    starts, so that the cluster trusts it from its first second (slurmdbd and
+    slurmctld read their JWKS once, at start) without waiting for Keycloak.
+    The encryption key is made here, fresh for every realm: Keycloak
+    generating an RSA key on its cold, C1-only JVM takes seconds, OpenSSL
+    milliseconds. The HMAC and AES keys Keycloak still makes itself (cheap)."""
+    encryption_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return {
         KEY_PROVIDER: [
-            _rsa_provider("rsa", "RS256"),
-            _rsa_provider("rsa-enc", "RSA-OAEP"),
+            _rsa_provider("rsa", "RS256", signing_key),
+            _rsa_provider("rsa-enc", "RSA-OAEP", encryption_key),
             _generated_provider("hmac-generated", "HS512"),
             _generated_provider("aes-generated", None),
         ]
     }
 
 
-def _rsa_provider(provider: str, algorithm: str) -> dict[str, Any]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def _rsa_provider(provider: str, algorithm: str, key: rsa.RSAPrivateKey) -> dict[str, Any]:
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
@@ -154,6 +160,38 @@ def _rsa_provider(provider: str, algorithm: str) -> dict[str, Any]:
     ).decode()
     config = {"privateKey": [pem], "priority": ["100"], "algorithm": [algorithm]}
     return {"name": provider, "providerId": provider, "config": config}
+
+
+def key_id(public_key: rsa.RSAPublicKey) -> str:
+    """The key id ("kid") Keycloak gives an RSA key: the unpadded base64url
+    SHA-256 of its SubjectPublicKeyInfo (checked against a running realm)."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return _base64url(hashlib.sha256(der).digest())
+
+
+def signing_jwks(public_key: rsa.RSAPublicKey) -> str:
+    """The JWKS of the realm's signing key, as the realm publishes it (the
+    fields a verifier such as Slurm's auth/jwt reads)."""
+    numbers = public_key.public_numbers()
+    key = {
+        "kid": key_id(public_key),
+        "kty": "RSA",
+        "alg": "RS256",
+        "use": "sig",
+        "n": _base64url(_unsigned_bytes(numbers.n)),
+        "e": _base64url(_unsigned_bytes(numbers.e)),
+    }
+    return json.dumps({"keys": [key]}, indent=2) + "\n"
+
+
+def _unsigned_bytes(number: int) -> bytes:
+    return number.to_bytes((number.bit_length() + 7) // 8, "big")
+
+
+def _base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _generated_provider(provider: str, algorithm: str | None) -> dict[str, Any]:
@@ -183,6 +221,7 @@ class RealmSeeder:
     admin_password: str
     config: EnvironmentConfig
     client_secrets: dict[str, str]
+    signing_key: rsa.RSAPrivateKey
     changes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -253,7 +292,7 @@ class RealmSeeder:
             "groups": [{"name": MANAGED_GROUP}],
             "clients": clients,
             "users": people + service_accounts,
-            "components": key_providers(),
+            "components": key_providers(self.signing_key),
         }
         response = self.session.post(f"{self.base_url}/admin/realms", json=realm, timeout=60)
         if response.status_code != 201:

@@ -1,8 +1,10 @@
-"""The environment's SSH keys: user CA, login node host key, per-user static keys.
+"""The environment's keys: SSH user CA, login node host key, per-user static
+keys, and the Keycloak realm's token signing key.
 
-Keys are stored as OpenSSH files under the environment's state folder;
+SSH keys are stored as OpenSSH files under the environment's state folder;
 certificates are signed by the service stack's certificator
-(common.certificates), the same signing the service stack uses.
+(common.certificates), the same signing the service stack uses. The realm's
+signing key is an RSA key in a PEM file beside them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,22 @@ class KeyPair:
 def load_paramiko_key(pair: KeyPair) -> paramiko.Ed25519Key:
     """A stored key for paramiko, without any certificate (static-key logins)."""
     return paramiko.Ed25519Key.from_private_key_file(str(pair.private_path))
+
+
+def load_or_create_rsa_key(path: Path) -> rsa.RSAPrivateKey:
+    """The 2048-bit RSA key stored at `path` (PEM, mode 0600), made on first use."""
+    if not path.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    stored = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(stored, rsa.RSAPrivateKey):
+        raise ValueError(f"{path} is not an RSA private key")
+    return stored

@@ -6,7 +6,8 @@ Each environment has one folder, named after it, in the user's state home
 name from any folder. Nothing secret is baked into an image: the SSH CA, the
 login node's host key, the munge key and database passwords are generated
 here on first `up`, reused by later ones (so a running cluster keeps
-trusting them) and removed by `down`.
+trusting them) and removed by `down`; so is the Keycloak realm's token
+signing key, which the cluster's Slurm trusts from its start.
 
 Only `up` makes what is missing. Commands that read an environment use the
 state read-only: a missing key, secret or port is an error there, since a
@@ -22,8 +23,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from firecrest_testbuild.harness.errors import TestbuildError
-from firecrest_testbuild.harness.keys import KeyPair
+from firecrest_testbuild.harness.keys import KeyPair, load_or_create_rsa_key
 
 STATE_HOME_VARIABLE = "TESTBUILD_STATE_HOME"
 
@@ -95,6 +98,15 @@ class EnvironmentState:
     @property
     def host_key(self) -> KeyPair:
         return self._key_pair(self.root / "ssh" / "host_ed25519", "testbuild login node")
+
+    @property
+    def realm_signing_key(self) -> rsa.RSAPrivateKey:
+        """The Keycloak realm's token signing key: made here, before any
+        container starts, so that the cluster's JWKS is known at its start."""
+        path = self.root / "keycloak" / "realm_signing_key.pem"
+        if not path.exists():
+            self._may_make(path)
+        return load_or_create_rsa_key(path)
 
     def user_key(self, user: str) -> KeyPair:
         return self._key_pair(self.root / "ssh" / "users" / user, f"{user}@testbuild")

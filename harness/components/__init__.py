@@ -4,7 +4,8 @@ A component names its image, the components it requires, the containers it
 runs, the probes that say it has started and is ready, how it is seeded from
 the users file, and its typed endpoints. Every module of this package is a
 component: it defines `COMPONENT`, named like the module. The environment
-starts them in the order their requirements give (see `start_order`), and a
+starts them in the order their requirements give (see `start_order` and
+`bring_up_steps`), and a
 component reads what it needs of another through its context, never by
 importing the other's module. The environment file's hosted
 implementations (harness/hosting.py) are components too, made from its
@@ -18,7 +19,7 @@ import importlib
 import pkgutil
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from firecrest_testbuild.harness.config import EnvironmentConfig
 from firecrest_testbuild.harness.endpoints import E, Endpoints
@@ -37,6 +38,13 @@ class Component(Protocol):
     @property
     def requires(self) -> tuple[str, ...]:
         """Names of the components whose endpoints it reads and which start before it."""
+        ...
+
+    @property
+    def starts_after(self) -> tuple[str, ...]:
+        """Names of the required components that must be ready before it is
+        probed and seeded: usually all it requires, fewer when what it needs of
+        them at start is known before they run (see `bring_up_steps`)."""
         ...
 
     def image(self, config: EnvironmentConfig) -> ImageSpec:
@@ -140,6 +148,38 @@ def start_order(components: Iterable[Component]) -> list[Component]:
     return ordered
 
 
+Step = Literal["start", "ready"]
+
+
+def bring_up_steps(components: Iterable[Component]) -> list[tuple[Step, Component]]:
+    """The order of each component's two steps: "start" (its started probes,
+    then its seeding) once the components in its `starts_after` are ready, and
+    "ready" (its ready probes) once all it requires are ready.
+
+    A step that may be taken is taken before any "ready" step, and among
+    those, components still waiting for what they require go first: they
+    start while the components they require come up (the cluster while
+    Keycloak boots). Otherwise start order."""
+    ordered = start_order(components)
+    ready: set[str] = set()
+    started: list[Component] = []
+    waiting = list(ordered)
+    steps: list[tuple[Step, Component]] = []
+    while waiting or started:
+        startable = [c for c in waiting if set(c.starts_after) <= ready]
+        if startable:
+            component = min(startable, key=lambda c: set(c.requires) <= ready)
+            waiting.remove(component)
+            started.append(component)
+            steps.append(("start", component))
+            continue
+        component = next(c for c in started if set(c.requires) <= ready)
+        started.remove(component)
+        ready.add(component.name)
+        steps.append(("ready", component))
+    return steps
+
+
 def _check_requirements_exist(by_name: dict[str, Component]) -> None:
     unknown = [
         f"'{component.name}' requires '{required}'"
@@ -152,6 +192,18 @@ def _check_requirements_exist(by_name: dict[str, Component]) -> None:
             "components",
             f"unknown requirement: {', '.join(unknown)}",
             fix=f"require only components that exist: {', '.join(sorted(by_name))}",
+        )
+    unrequired = [
+        f"'{component.name}' starts after '{other}'"
+        for component in by_name.values()
+        for other in component.starts_after
+        if other not in component.requires
+    ]
+    if unrequired:
+        raise TestbuildError(
+            "components",
+            f"a component starts after one it does not require: {', '.join(unrequired)}",
+            fix="name in starts_after only components that are in requires",
         )
 
 

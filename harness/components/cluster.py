@@ -17,10 +17,12 @@ config picks. slurm.conf differs between them only by
 cluster/slurm-<version>.conf.
 
 With 24.11 the controller also runs slurmrestd (cluster.slurmrestd), with
-auth/jwt checking Keycloak's tokens against the realm's keys: the controller's
-entrypoint fetches the JWKS from Keycloak over the network (so the cluster
-requires keycloak) before slurmdbd and slurmctld start, since both read it at
-start. Readiness is a real call with the first user's token.
+auth/jwt checking Keycloak's tokens against the realm's signing key, which
+slurmdbd and slurmctld read once, at start. The harness makes that key before
+anything starts and hands the controller its JWKS as a file, so the cluster
+starts and is seeded while Keycloak is still booting (starts_after is empty);
+it requires keycloak for that file and for readiness, a real call with the
+first user's token.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ EXTRA_PACKAGES = {"22.05": "", "24.11": "slurmrestd slurm-wlm-jwt-plugin"}
 # checks the running one's /openapi/v3 against this.
 SLURMRESTD_PORT = 6820
 SLURMRESTD_VERSIONS = {"24.11": ("v0.0.40", "v0.0.41", "v0.0.42")}
-# Where the controller's entrypoint puts the realm's keys (fetched from the
-# URL in /etc/testbuild/jwks-url); slurmctld and slurmdbd read it at start.
+# Where the controller's entrypoint puts the realm's signing key (the harness's
+# /etc/testbuild/jwks.json); slurmctld and slurmdbd read it at start.
 JWKS_FILE = "/etc/slurm/jwks.json"
 # auth/jwt beside munge (slurm.conf and slurmdbd.conf, Slurm's jwt.html):
 # RS256 keys from the JWKS file, the user from Keycloak's preferred_username
@@ -132,6 +134,7 @@ class ClusterComponent:
     name = NAME
     # Keycloak's keys are what slurmrestd's auth/jwt checks tokens with.
     requires: tuple[str, ...] = ("keycloak",)
+    starts_after: tuple[str, ...] = ()
     volumes = tuple(SHARED_VOLUMES)
     endpoints_type = ClusterEndpoints
 
@@ -193,8 +196,7 @@ class ClusterComponent:
         keys_file = ".ssh/authorized_keys" if cluster.ssh_auth == "static-key" else "none"
         rest: dict[str, tuple[bytes, int]] = {}
         if cluster.slurmrestd_enabled:
-            jwks_url = context.endpoints(KeycloakEndpoints).network_jwks_url
-            rest["jwks-url"] = (f"{jwks_url}\n".encode(), 0o644)
+            rest["jwks.json"] = (context.endpoints(KeycloakEndpoints).signing_jwks.encode(), 0o644)
         return rest | {
             "slurmdbd.conf": (slurmdbd_conf(cluster, state.password("slurmdbd")), 0o600),
             "sshd_config": (

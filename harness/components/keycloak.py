@@ -5,7 +5,9 @@ host, cached), served under /auth with one fixed public base URL: the token
 issuer is http://<bindAddress>:<port>/auth/realms/<realm> whether a token is
 fetched from the host or from a container (which reaches the same address
 through the cluster nodes' loopback forwards, or keycloak:8080 directly).
-The realm is seeded from the users file through the admin REST API.
+The realm is seeded from the users file through the admin REST API; its token
+signing key is the environment's (made by the harness before anything
+starts), so verifiers that read keys once, at start, need not wait for it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,15 @@ from firecrest_testbuild.harness.contracts import (
     KeycloakClient,
     KeycloakEndpoints,
 )
+from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import Download, ImageSpec
-from firecrest_testbuild.harness.keycloak_realm import EXPIRY_PROBE, RealmSeeder, TokenRefused
+from firecrest_testbuild.harness.keycloak_realm import (
+    EXPIRY_PROBE,
+    RealmSeeder,
+    TokenRefused,
+    key_id,
+    signing_jwks,
+)
 from firecrest_testbuild.harness.readiness import Probe
 from firecrest_testbuild.harness.runtime import ContainerSpec, Forward, PortBinding
 
@@ -45,6 +54,7 @@ IMAGE = ImageSpec(
 class KeycloakComponent:
     name = NAME
     requires: tuple[str, ...] = ()
+    starts_after: tuple[str, ...] = ()
     volumes = ("keycloak-data",)
     endpoints_type = KeycloakEndpoints
 
@@ -100,6 +110,7 @@ class KeycloakComponent:
                 for client in context.config.keycloak.clients
             }
             | {EXPIRY_PROBE: client_secret(context, EXPIRY_PROBE)},
+            signing_key=context.state.realm_signing_key,
         )
 
     def ready(self, context: Context) -> list[Probe]:
@@ -109,6 +120,12 @@ class KeycloakComponent:
                 NAME,
                 "the realm is published",
                 lambda: _answers(f"{realm}/.well-known/openid-configuration"),
+            ),
+            Probe(
+                NAME,
+                "the realm signs with the environment's key",
+                lambda: _signs_with(realm, key_id(context.state.realm_signing_key.public_key())),
+                timeout=5,
             ),
             Probe(
                 NAME,
@@ -140,6 +157,7 @@ class KeycloakComponent:
             ),
             expiry_probe=ClientSecret(EXPIRY_PROBE, client_secret(context, EXPIRY_PROBE)),
             network_jwks_url=f"{network_realm}/protocol/openid-connect/certs",
+            signing_jwks=signing_jwks(context.state.realm_signing_key.public_key()),
         )
 
     def _grants_work(self, context: Context) -> str | None:
@@ -161,6 +179,22 @@ def client_secret(context: Context, client_id: str) -> str:
         if client.client_id == client_id and client.secret:
             return client.secret
     return context.state.password(f"keycloak-client-{client_id}")
+
+
+def _signs_with(realm_url: str, kid: str) -> str | None:
+    """None when the realm's active signing key is the environment's. A realm
+    made before the harness kept its key, or whose keys were changed by hand,
+    signs with another: the cluster's Slurm would refuse its tokens."""
+    keys = requests.get(f"{realm_url}/protocol/openid-connect/certs", timeout=5).json()["keys"]
+    signing = [key["kid"] for key in keys if key.get("use") == "sig"]
+    if kid in signing:
+        return None
+    raise TestbuildError(
+        NAME,
+        f"the realm signs with key {', '.join(signing) or '(none)'}, not with the"
+        f" environment's key {kid}, which the cluster trusts",
+        fix="remove the environment ('testbuild down') and bring it up again",
+    )
 
 
 def _answers(url: str) -> str | None:

@@ -50,6 +50,7 @@ IMAGE = ImageSpec(
 class MinioComponent:
     name = NAME
     requires: tuple[str, ...] = ()
+    starts_after: tuple[str, ...] = ()
     volumes = ("minio-data",)
     endpoints_type = MinioEndpoints
 

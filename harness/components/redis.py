@@ -24,6 +24,7 @@ IMAGE = ImageSpec("redis", debian_release="trixie")
 class RedisComponent:
     name = NAME
     requires: tuple[str, ...] = ()
+    starts_after: tuple[str, ...] = ()
 
     def image(self, config: EnvironmentConfig) -> ImageSpec:
         return IMAGE

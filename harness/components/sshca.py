@@ -39,6 +39,7 @@ class SshcaComponent:
     # Tokens come from Keycloak; the CA key is the environment's (state), the
     # one the cluster's login node trusts.
     requires = ("keycloak",)
+    starts_after = requires
 
     def image(self, config: EnvironmentConfig) -> ImageSpec:
         return IMAGE

@@ -72,6 +72,7 @@ class StackComponent:
     # staging area is MinIO, v1's tasks live in Redis and v2 gets its SSH
     # certificates from the SSH CA.
     requires = ("cluster", "keycloak", "minio", "redis", "sshca")
+    starts_after = requires
     volumes: tuple[str, ...] = ()
     endpoints_type = StackEndpoints
 

@@ -17,11 +17,13 @@ import requests
 from keycloak import KeycloakAdmin
 
 from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.keycloak_realm import signing_jwks
 from tests.integration.conftest import (
     V2_AUDIENCE,
     keycloak,
     keycloak_of,
     login_node,
+    output_of,
     short_lived_token,
 )
 
@@ -145,6 +147,24 @@ def test_every_environment_has_its_own_keys(
         assert mine and theirs and not mine & theirs, realm
     served = requests.get(endpoints["jwks_url"], timeout=15).json()["keys"]
     assert {(key["alg"], key["use"]) for key in served} == {("RS256", "sig"), ("RSA-OAEP", "enc")}
+
+
+def test_the_realm_signs_with_the_key_the_cluster_was_given_before_it_started(
+    v2_login_environment: Environment, endpoints: dict[str, Any]
+):
+    """The harness makes the realm's signing key; Slurm (slurmdbd, slurmctld and
+    slurmrestd, which read keys once, at start) is handed its JWKS as a file
+    instead of fetching it from a Keycloak that may still be booting."""
+    state_key = v2_login_environment.state.realm_signing_key.public_key()
+    served = requests.get(endpoints["jwks_url"], timeout=15).json()["keys"]
+    [signing] = [key for key in served if key["use"] == "sig"]
+    [given] = json.loads(signing_jwks(state_key))["keys"]
+    assert {f: signing[f] for f in given} == given
+    controller = v2_login_environment.runtime.container("controller")
+    assert json.loads(output_of(controller, ["cat", "/etc/slurm/jwks.json"])) == {"keys": [given]}
+    user = v2_login_environment.config.people[0]
+    token = keycloak(v2_login_environment).token(user=user)
+    assert jwt.get_unverified_header(token)["kid"] == given["kid"]
 
 
 def test_wrong_password_and_wrong_secret_are_refused(endpoints: dict[str, Any]):

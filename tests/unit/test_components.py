@@ -16,7 +16,7 @@ import yaml
 
 from firecrest_testbuild.harness import components
 from firecrest_testbuild.harness.cli import _summary
-from firecrest_testbuild.harness.components import discover, start_order
+from firecrest_testbuild.harness.components import bring_up_steps, discover, start_order
 from firecrest_testbuild.harness.config import parse
 from firecrest_testbuild.harness.contracts import KeycloakEndpoints, MinioEndpoints
 from firecrest_testbuild.harness.environment import Environment
@@ -25,10 +25,15 @@ from firecrest_testbuild.harness.errors import TestbuildError
 
 @dataclass(frozen=True)
 class Named:
-    """All `start_order` reads of a component."""
+    """All `start_order` and `bring_up_steps` read of a component."""
 
     name: str
     requires: tuple[str, ...] = ()
+    starts_after: tuple[str, ...] | None = None  # None: all it requires
+
+    def __post_init__(self) -> None:
+        if self.starts_after is None:
+            object.__setattr__(self, "starts_after", self.requires)
 
 
 class NoEngine:
@@ -73,6 +78,63 @@ def test_an_unknown_requirement_is_named_with_the_known_components():
         start_order([Named("stack", ("cluster", "redis")), Named("cluster")])
     assert caught.value.message == "unknown requirement: 'stack' requires 'redis'"
     assert caught.value.fix == "require only components that exist: cluster, stack"
+
+
+def steps(components: list[Any]) -> list[str]:
+    return [f"{step} {component.name}" for step, component in bring_up_steps(components)]
+
+
+def test_without_early_starters_each_component_is_started_and_made_ready_in_start_order():
+    chain = [Named("stack", ("keycloak", "cluster")), Named("keycloak"), Named("cluster")]
+    assert steps(chain) == [
+        "start cluster",
+        "start keycloak",
+        "ready cluster",
+        "ready keycloak",
+        "start stack",
+        "ready stack",
+    ]
+
+
+def test_a_component_that_starts_before_what_it_requires_is_started_first_and_ready_after_it():
+    """The cluster (starts_after empty, requires keycloak) is started and seeded
+    while Keycloak boots, and probed for readiness only once Keycloak is ready."""
+    world = [
+        Named("keycloak"),
+        Named("cluster", ("keycloak",), starts_after=()),
+        Named("minio"),
+        Named("sshca", ("keycloak",)),
+        Named("stack", ("cluster", "keycloak", "minio", "sshca")),
+    ]
+    assert steps(world) == [
+        "start cluster",
+        "start keycloak",
+        "start minio",
+        "ready keycloak",
+        "start sshca",
+        "ready cluster",
+        "ready minio",
+        "ready sshca",
+        "start stack",
+        "ready stack",
+    ]
+
+
+def test_starting_after_a_component_that_is_not_required_is_refused():
+    with pytest.raises(TestbuildError) as caught:
+        bring_up_steps([Named("cluster", (), starts_after=("keycloak",)), Named("keycloak")])
+    assert caught.value.message == (
+        "a component starts after one it does not require: 'cluster' starts after 'keycloak'"
+    )
+    assert caught.value.fix == "name in starts_after only components that are in requires"
+
+
+def test_the_components_start_the_cluster_before_keycloak_is_up():
+    order = steps(discover())
+    assert order.index("start cluster") < order.index("start keycloak")
+    assert order.index("ready keycloak") < order.index("ready cluster")
+    assert order.index("ready keycloak") < order.index("start sshca")
+    assert order[-2:] == ["start stack", "ready stack"]
 
 
 def test_a_cycle_is_named_along_its_path():

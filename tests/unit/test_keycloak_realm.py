@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from typing import Any
 
+import jwt
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -11,7 +16,9 @@ from firecrest_testbuild.harness.keycloak_realm import (
     EXTRA_AUDIENCE,
     KEY_PROVIDER,
     client_mappers,
+    key_id,
     key_providers,
+    signing_jwks,
 )
 
 
@@ -39,13 +46,35 @@ def rsa_keys(providers: list[dict[str, Any]]) -> dict[str, rsa.RSAPrivateKey]:
     return keys
 
 
-def test_a_new_realm_gets_fresh_signing_and_encryption_keys_and_generates_the_rest():
-    first, second = key_providers()[KEY_PROVIDER], key_providers()[KEY_PROVIDER]
+def new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def test_a_new_realm_signs_with_the_given_key_encrypts_with_a_fresh_one_and_generates_the_rest():
+    signing = new_rsa_key()
+    first, second = key_providers(signing)[KEY_PROVIDER], key_providers(signing)[KEY_PROVIDER]
     keys = rsa_keys(first)
     assert set(keys) == {"RS256", "RSA-OAEP"}
-    assert all(key.key_size == 2048 for key in keys.values())
-    assert keys["RS256"].private_numbers() != keys["RSA-OAEP"].private_numbers()
-    again = rsa_keys(second)
-    assert keys["RS256"].private_numbers() != again["RS256"].private_numbers()
+    assert keys["RS256"].private_numbers() == signing.private_numbers()
+    assert keys["RSA-OAEP"].key_size == 2048
+    assert keys["RSA-OAEP"].private_numbers() != signing.private_numbers()
+    assert rsa_keys(second)["RSA-OAEP"].private_numbers() != keys["RSA-OAEP"].private_numbers()
     generated = {p["providerId"] for p in first if "privateKey" not in p["config"]}
     assert generated == {"hmac-generated", "aes-generated"}
+
+
+def test_the_published_signing_key_verifies_tokens_of_that_key_under_keycloaks_key_id():
+    key = new_rsa_key()
+    [published] = json.loads(signing_jwks(key.public_key()))["keys"]
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+    assert published["kid"] == key_id(key.public_key()) == digest
+    assert {published[f] for f in ("kty", "alg", "use")} == {"RSA", "RS256", "sig"}
+    token = jwt.encode({"sub": "test1"}, key, algorithm="RS256", headers={"kid": published["kid"]})
+    verifier = jwt.PyJWKSet.from_dict({"keys": [published]})[published["kid"]]
+    assert jwt.decode(token, verifier.key, algorithms=["RS256"]) == {"sub": "test1"}
+    other = jwt.encode({"sub": "test1"}, new_rsa_key(), algorithm="RS256")
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(other, verifier.key, algorithms=["RS256"])

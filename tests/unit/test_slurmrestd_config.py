@@ -5,6 +5,7 @@ parsing of the API versions the readiness probe checks."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from firecrest_testbuild.harness.config import parse
 from firecrest_testbuild.harness.contracts import ClusterEndpoints
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.errors import ConfigError
+from firecrest_testbuild.harness.keycloak_realm import key_id
 
 JWT_LINES = [
     "AuthAltTypes=auth/jwt",
@@ -81,7 +83,9 @@ def test_slurm_conf_and_slurmdbd_conf_have_auth_jwt_only_with_slurmrestd():
     assert AUTH_ALT.splitlines() == JWT_LINES
 
 
-def test_the_controller_publishes_it_and_is_given_the_realms_keys_url(tmp_path: Path):
+def test_the_controller_publishes_it_and_is_given_the_realms_signing_key(tmp_path: Path):
+    """Given as a file before anything starts, so the cluster need not wait for
+    Keycloak: slurmdbd and slurmctld read it once, at start."""
     env = environment(tmp_path, "cluster: {slurm: '24.11', slurmrestd: {port: 7000}}\n")
     context = env.context().given_to(COMPONENT)
     controller = COMPONENT.containers(context)[0]
@@ -89,9 +93,11 @@ def test_the_controller_publishes_it_and_is_given_the_realms_keys_url(tmp_path: 
         (22, "127.0.0.1", 2222),
         (SLURMRESTD_PORT, "127.0.0.1", 7000),
     ]
-    url, _ = controller.files["jwks-url"]
-    assert url == b"http://keycloak:8080/auth/realms/kcrealm/protocol/openid-connect/certs\n"
-    assert COMPONENT.requires == ("keycloak",)
+    jwks, mode = controller.files["jwks.json"]
+    [key] = json.loads(jwks)["keys"]
+    assert key["kid"] == key_id(env.state.realm_signing_key.public_key())
+    assert mode == 0o644
+    assert (COMPONENT.requires, COMPONENT.starts_after) == (("keycloak",), ())
     assert len(COMPONENT.ready(context)) == 3
 
 
@@ -99,7 +105,7 @@ def test_without_slurmrestd_nothing_of_it_is_there(tmp_path: Path):
     context = environment(tmp_path, "cluster: {slurm: '22.05'}\n").context().given_to(COMPONENT)
     controller = COMPONENT.containers(context)[0]
     assert [p.container_port for p in controller.ports] == [22]
-    assert "jwks-url" not in controller.files
+    assert "jwks.json" not in controller.files
     assert len(COMPONENT.ready(context)) == 2
     assert COMPONENT.endpoints(context).slurmrestd is None
 
