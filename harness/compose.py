@@ -103,7 +103,9 @@ def write_node_files(specs: list[ContainerSpec], root: Path, users_table: bytes)
 
 def _write(path: Path, data: bytes, mode: int) -> None:
     """Replace path with data: never readable by others on the way, and a
-    read-only file from an earlier write (munge.key is 0400) is no obstacle."""
+    read-only file from an earlier write (munge.key is 0400) is no obstacle.
+    Folders of nested names (keycloak's realms/) are made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as file:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from firecrest_testbuild.harness.config import SERVICE_ACCOUNT_PREFIX, EnvironmentConfig, User
 from firecrest_testbuild.harness.errors import TestbuildError
+from firecrest_testbuild.harness.keys import new_rsa_key
 
 MANAGED_GROUP = "testbuild-users"
 TIMEOUT = 15
@@ -133,15 +134,13 @@ def expiry_probe_representation(secret: str) -> dict[str, Any]:
 KEY_PROVIDER = "org.keycloak.keys.KeyProvider"
 
 
-def key_providers(signing_key: rsa.RSAPrivateKey) -> dict[str, list[dict[str, Any]]]:
-    """The new realm's keys, the same set Keycloak would make. The signing key
-    is the environment's (state.realm_signing_key): made before any container
-    starts, so that the cluster trusts it from its first second (slurmdbd and
-    slurmctld read their JWKS once, at start) without waiting for Keycloak.
-    The encryption key is made here, fresh for every realm: Keycloak
-    generating an RSA key on its cold, C1-only JVM takes seconds, OpenSSL
-    milliseconds. The HMAC and AES keys Keycloak still makes itself (cheap)."""
-    encryption_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def key_providers(
+    signing_key: rsa.RSAPrivateKey, encryption_key: rsa.RSAPrivateKey
+) -> dict[str, list[dict[str, Any]]]:
+    """A realm's keys, the same set Keycloak would make, with the two RSA keys
+    made by the harness: Keycloak generating them on its cold, C1-only JVM
+    takes seconds, OpenSSL milliseconds. The HMAC and AES keys Keycloak
+    still makes itself (cheap)."""
     return {
         KEY_PROVIDER: [
             _rsa_provider("rsa", "RS256", signing_key),
@@ -150,6 +149,70 @@ def key_providers(signing_key: rsa.RSAPrivateKey) -> dict[str, list[dict[str, An
             _generated_provider("aes-generated", None),
         ]
     }
+
+
+USER_PROFILE_PROVIDER = "org.keycloak.userprofile.UserProfileProvider"
+USER_PROFILE_CONFIG = "kc.user.profile.config"
+
+
+def _profile_attribute(name: str, validations: dict[str, Any]) -> dict[str, Any]:
+    everyone = ["admin", "user"]
+    return {
+        "name": name,
+        "displayName": "${" + name + "}",
+        "validations": validations,
+        "permissions": {"view": everyone, "edit": everyone},
+        "multivalued": False,
+    }
+
+
+# The user profile of the master realm as Keycloak 26 makes it at its first
+# start (read from one): like any realm's, but no attribute is required, so
+# that the bootstrap admin (a user name and a password only) may log in. An
+# imported realm gets the required ones instead, and the admin's login then
+# ends in "Account is not fully set up".
+MASTER_USER_PROFILE = {
+    "attributes": [
+        _profile_attribute(
+            "username",
+            {
+                "length": {"min": 3, "max": 255},
+                "username-prohibited-characters": {},
+                "up-username-not-idn-homograph": {},
+            },
+        ),
+        _profile_attribute("email", {"email": {}, "length": {"max": 255}}),
+        _profile_attribute(
+            "firstName", {"length": {"max": 255}, "person-name-prohibited-characters": {}}
+        ),
+        _profile_attribute(
+            "lastName", {"length": {"max": 255}, "person-name-prohibited-characters": {}}
+        ),
+    ],
+    "groups": [
+        {
+            "name": "user-metadata",
+            "displayHeader": "User metadata",
+            "displayDescription": "Attributes, which refer to user metadata",
+        }
+    ],
+}
+
+
+def master_realm(
+    signing_key: rsa.RSAPrivateKey, encryption_key: rsa.RSAPrivateKey
+) -> dict[str, Any]:
+    """The master realm Keycloak imports at its first start instead of making
+    its own: the same, but with the environment's RSA keys, which Keycloak
+    would spend seconds generating (its bootstrap admin is still made from
+    KC_BOOTSTRAP_ADMIN_*, after the import)."""
+    profile = {
+        "providerId": "declarative-user-profile",
+        "subComponents": {},
+        "config": {USER_PROFILE_CONFIG: [json.dumps(MASTER_USER_PROFILE)]},
+    }
+    components = key_providers(signing_key, encryption_key) | {USER_PROFILE_PROVIDER: [profile]}
+    return {"realm": "master", "enabled": True, "components": components}
 
 
 def _rsa_provider(provider: str, algorithm: str, key: rsa.RSAPrivateKey) -> dict[str, Any]:
@@ -292,7 +355,9 @@ class RealmSeeder:
             "groups": [{"name": MANAGED_GROUP}],
             "clients": clients,
             "users": people + service_accounts,
-            "components": key_providers(self.signing_key),
+            # The signing key is the environment's, which the cluster trusts
+            # from its start; the encryption key is fresh for every realm.
+            "components": key_providers(self.signing_key, new_rsa_key()),
         }
         response = self.session.post(f"{self.base_url}/admin/realms", json=realm, timeout=60)
         if response.status_code != 201:

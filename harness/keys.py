@@ -62,10 +62,14 @@ def load_paramiko_key(pair: KeyPair) -> paramiko.Ed25519Key:
     return paramiko.Ed25519Key.from_private_key_file(str(pair.private_path))
 
 
+def new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def load_or_create_rsa_key(path: Path) -> rsa.RSAPrivateKey:
     """The 2048-bit RSA key stored at `path` (PEM, mode 0600), made on first use."""
     if not path.exists():
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = new_rsa_key()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_bytes(

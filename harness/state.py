@@ -6,8 +6,8 @@ Each environment has one folder, named after it, in the user's state home
 name from any folder. Nothing secret is baked into an image: the SSH CA, the
 login node's host key, the munge key and database passwords are generated
 here on first `up`, reused by later ones (so a running cluster keeps
-trusting them) and removed by `down`; so is the Keycloak realm's token
-signing key, which the cluster's Slurm trusts from its start.
+trusting them) and removed by `down`; so are the RSA keys of Keycloak's
+realms (the cluster's Slurm trusts the realm's signing key from its start).
 
 Only `up` makes what is missing. Commands that read an environment use the
 state read-only: a missing key, secret or port is an error there, since a
@@ -99,11 +99,11 @@ class EnvironmentState:
     def host_key(self) -> KeyPair:
         return self._key_pair(self.root / "ssh" / "host_ed25519", "testbuild login node")
 
-    @property
-    def realm_signing_key(self) -> rsa.RSAPrivateKey:
-        """The Keycloak realm's token signing key: made here, before any
-        container starts, so that the cluster's JWKS is known at its start."""
-        path = self.root / "keycloak" / "realm_signing_key.pem"
+    def keycloak_key(self, name: str) -> rsa.RSAPrivateKey:
+        """An RSA key of Keycloak's realms (see keycloak_realm): made here, before
+        any container starts, so that what must trust or carry it (the cluster's
+        JWKS, the master realm Keycloak imports at its first start) is known."""
+        path = self.root / "keycloak" / f"{name}.pem"
         if not path.exists():
             self._may_make(path)
         return load_or_create_rsa_key(path)

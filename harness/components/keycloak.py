@@ -8,11 +8,17 @@ through the cluster nodes' loopback forwards, or keycloak:8080 directly).
 The realm is seeded from the users file through the admin REST API; its token
 signing key is the environment's (made by the harness before anything
 starts), so verifiers that read keys once, at start, need not wait for it.
+The master realm is imported at Keycloak's first start from a file the
+harness renders with the environment's keys (Keycloak would otherwise spend
+seconds generating them); Keycloak then adds the bootstrap admin.
 """
 
 from __future__ import annotations
 
+import json
+
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from firecrest_testbuild.harness.components import Context
 from firecrest_testbuild.harness.config import EnvironmentConfig
@@ -29,6 +35,7 @@ from firecrest_testbuild.harness.keycloak_realm import (
     RealmSeeder,
     TokenRefused,
     key_id,
+    master_realm,
     signing_jwks,
 )
 from firecrest_testbuild.harness.readiness import Probe
@@ -43,6 +50,8 @@ DISTRIBUTION = (
     f"{VERSION}/keycloak-quarkus-dist-{VERSION}.zip"
 )
 ADMIN_USER = "testbuild-admin"
+# Under /etc/testbuild: realms the image's entrypoint hands Keycloak to import.
+IMPORT_FOLDER = "realms"
 
 IMAGE = ImageSpec(
     "keycloak",
@@ -89,6 +98,8 @@ class KeycloakComponent:
                     "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USER,
                     "KC_BOOTSTRAP_ADMIN_PASSWORD": admin_password(context),
                 },
+                # Imported at the first start (the entrypoint's --import-realm).
+                files={f"{IMPORT_FOLDER}/master-realm.json": (master_realm_file(context), 0o600)},
             )
         ]
 
@@ -110,7 +121,7 @@ class KeycloakComponent:
                 for client in context.config.keycloak.clients
             }
             | {EXPIRY_PROBE: client_secret(context, EXPIRY_PROBE)},
-            signing_key=context.state.realm_signing_key,
+            signing_key=realm_signing_key(context),
         )
 
     def ready(self, context: Context) -> list[Probe]:
@@ -124,7 +135,7 @@ class KeycloakComponent:
             Probe(
                 NAME,
                 "the realm signs with the environment's key",
-                lambda: _signs_with(realm, key_id(context.state.realm_signing_key.public_key())),
+                lambda: _signs_with(realm, key_id(realm_signing_key(context).public_key())),
                 timeout=5,
             ),
             Probe(
@@ -157,7 +168,7 @@ class KeycloakComponent:
             ),
             expiry_probe=ClientSecret(EXPIRY_PROBE, client_secret(context, EXPIRY_PROBE)),
             network_jwks_url=f"{network_realm}/protocol/openid-connect/certs",
-            signing_jwks=signing_jwks(context.state.realm_signing_key.public_key()),
+            signing_jwks=signing_jwks(realm_signing_key(context).public_key()),
         )
 
     def _grants_work(self, context: Context) -> str | None:
@@ -168,6 +179,19 @@ class KeycloakComponent:
         for client in endpoints.clients:
             endpoints.token(client=client.client_id)
         return None
+
+
+def realm_signing_key(context: Context) -> rsa.RSAPrivateKey:
+    """The realm's token signing key, which the cluster trusts from its start."""
+    return context.state.keycloak_key("realm-signing")
+
+
+def master_realm_file(context: Context) -> bytes:
+    state = context.state
+    realm = master_realm(
+        state.keycloak_key("master-signing"), state.keycloak_key("master-encryption")
+    )
+    return json.dumps(realm, indent=1).encode()
 
 
 def admin_password(context: Context) -> str:

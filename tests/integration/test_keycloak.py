@@ -17,7 +17,7 @@ import requests
 from keycloak import KeycloakAdmin
 
 from firecrest_testbuild.harness.environment import Environment
-from firecrest_testbuild.harness.keycloak_realm import signing_jwks
+from firecrest_testbuild.harness.keycloak_realm import key_id, signing_jwks
 from tests.integration.conftest import (
     V2_AUDIENCE,
     keycloak,
@@ -155,7 +155,7 @@ def test_the_realm_signs_with_the_key_the_cluster_was_given_before_it_started(
     """The harness makes the realm's signing key; Slurm (slurmdbd, slurmctld and
     slurmrestd, which read keys once, at start) is handed its JWKS as a file
     instead of fetching it from a Keycloak that may still be booting."""
-    state_key = v2_login_environment.state.realm_signing_key.public_key()
+    state_key = v2_login_environment.state.keycloak_key("realm-signing").public_key()
     served = requests.get(endpoints["jwks_url"], timeout=15).json()["keys"]
     [signing] = [key for key in served if key["use"] == "sig"]
     [given] = json.loads(signing_jwks(state_key))["keys"]
@@ -165,6 +165,21 @@ def test_the_realm_signs_with_the_key_the_cluster_was_given_before_it_started(
     user = v2_login_environment.config.people[0]
     token = keycloak(v2_login_environment).token(user=user)
     assert jwt.get_unverified_header(token)["kid"] == given["kid"]
+
+
+def test_the_master_realm_is_imported_with_the_environments_keys_and_its_admin_works(
+    v2_login_environment: Environment, endpoints: dict[str, Any], admin: KeycloakAdmin
+):
+    """Keycloak imports the master realm the harness renders instead of
+    generating its keys on a cold JVM; the bootstrap admin still logs in."""
+    state = v2_login_environment.state
+    url = f"{endpoints['url']}/realms/master/protocol/openid-connect/certs"
+    served = {key["use"]: key["kid"] for key in requests.get(url, timeout=15).json()["keys"]}
+    assert served == {
+        "sig": key_id(state.keycloak_key("master-signing").public_key()),
+        "enc": key_id(state.keycloak_key("master-encryption").public_key()),
+    }
+    assert endpoints["realm"] in {realm["realm"] for realm in admin.get_realms()}
 
 
 def test_wrong_password_and_wrong_secret_are_refused(endpoints: dict[str, Any]):

@@ -131,9 +131,15 @@ def test_written_node_files_are_what_the_file_mounts(tmp_path: Path):
             "munge.key": controller / "munge.key",
             "users.tsv": controller / "users.tsv",
             "keycloak.env": nodes / "keycloak.env",
+            "master-realm.json": nodes / "keycloak" / "realms" / "master-realm.json",
         }.items()
     }
-    assert modes == {"munge.key": 0o400, "users.tsv": 0o600, "keycloak.env": 0o600}
+    assert modes == {
+        "munge.key": 0o400,
+        "users.tsv": 0o600,
+        "keycloak.env": 0o600,
+        "master-realm.json": 0o600,
+    }
 
 
 def test_writing_node_files_again_replaces_read_only_ones(tmp_path: Path):

@@ -15,11 +15,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from firecrest_testbuild.harness.keycloak_realm import (
     EXTRA_AUDIENCE,
     KEY_PROVIDER,
+    USER_PROFILE_CONFIG,
+    USER_PROFILE_PROVIDER,
     client_mappers,
     key_id,
     key_providers,
+    master_realm,
     signing_jwks,
 )
+from firecrest_testbuild.harness.keys import new_rsa_key
 
 
 def test_a_client_puts_itself_in_aud_and_the_extra_audience_only_when_configured():
@@ -46,21 +50,31 @@ def rsa_keys(providers: list[dict[str, Any]]) -> dict[str, rsa.RSAPrivateKey]:
     return keys
 
 
-def new_rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def test_a_new_realm_signs_with_the_given_key_encrypts_with_a_fresh_one_and_generates_the_rest():
-    signing = new_rsa_key()
-    first, second = key_providers(signing)[KEY_PROVIDER], key_providers(signing)[KEY_PROVIDER]
-    keys = rsa_keys(first)
+def test_a_realm_signs_and_encrypts_with_the_given_keys_and_generates_the_rest():
+    signing, encryption = new_rsa_key(), new_rsa_key()
+    providers = key_providers(signing, encryption)[KEY_PROVIDER]
+    keys = rsa_keys(providers)
     assert set(keys) == {"RS256", "RSA-OAEP"}
     assert keys["RS256"].private_numbers() == signing.private_numbers()
-    assert keys["RSA-OAEP"].key_size == 2048
-    assert keys["RSA-OAEP"].private_numbers() != signing.private_numbers()
-    assert rsa_keys(second)["RSA-OAEP"].private_numbers() != keys["RSA-OAEP"].private_numbers()
-    generated = {p["providerId"] for p in first if "privateKey" not in p["config"]}
+    assert keys["RSA-OAEP"].private_numbers() == encryption.private_numbers()
+    generated = {p["providerId"] for p in providers if "privateKey" not in p["config"]}
     assert generated == {"hmac-generated", "aes-generated"}
+
+
+def test_the_master_realm_to_import_has_the_keys_and_requires_no_profile_attribute():
+    """Keycloak's own master realm requires no attribute of a user's profile;
+    an imported one would (the bootstrap admin could not log in)."""
+    signing, encryption = new_rsa_key(), new_rsa_key()
+    realm = master_realm(signing, encryption)
+    assert (realm["realm"], realm["enabled"]) == ("master", True)
+    keys = rsa_keys(realm["components"][KEY_PROVIDER])
+    assert keys["RS256"].private_numbers() == signing.private_numbers()
+    assert keys["RSA-OAEP"].private_numbers() == encryption.private_numbers()
+    [profile] = realm["components"][USER_PROFILE_PROVIDER]
+    [config] = profile["config"][USER_PROFILE_CONFIG]
+    attributes = json.loads(config)["attributes"]
+    assert [a["name"] for a in attributes] == ["username", "email", "firstName", "lastName"]
+    assert not any("required" in attribute for attribute in attributes)
 
 
 def test_the_published_signing_key_verifies_tokens_of_that_key_under_keycloaks_key_id():

@@ -95,7 +95,7 @@ def test_the_controller_publishes_it_and_is_given_the_realms_signing_key(tmp_pat
     ]
     jwks, mode = controller.files["jwks.json"]
     [key] = json.loads(jwks)["keys"]
-    assert key["kid"] == key_id(env.state.realm_signing_key.public_key())
+    assert key["kid"] == key_id(env.state.keycloak_key("realm-signing").public_key())
     assert mode == 0o644
     assert (COMPONENT.requires, COMPONENT.starts_after) == (("keycloak",), ())
     assert len(COMPONENT.ready(context)) == 3

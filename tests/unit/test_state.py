@@ -58,7 +58,7 @@ def test_read_only_state_refuses_to_make_what_is_missing(tmp_path: Path):
     attempts = [
         lambda: state.user_ca,
         lambda: state.host_key,
-        lambda: state.realm_signing_key,
+        lambda: state.keycloak_key("realm-signing"),
         lambda: state.user_key("test1"),
         lambda: state.secret("munge.key", 1024),
         lambda: state.password("keycloak-admin"),
@@ -78,12 +78,10 @@ def test_read_only_state_reads_what_up_made(tmp_path: Path):
     secret = made.secret("munge.key", 16)
     port = made.port("keycloak.port", 0, "127.0.0.1")
     public = made.user_ca.public_line()
-    signing = made.realm_signing_key.private_numbers()
+    signing = made.keycloak_key("realm-signing").private_numbers()
     read = EnvironmentState.of("alpha", tmp_path, writable=False)
-    assert read.realm_signing_key.private_numbers() == signing
-    assert (
-        tmp_path / "alpha" / "keycloak" / "realm_signing_key.pem"
-    ).stat().st_mode & 0o777 == 0o600
+    assert read.keycloak_key("realm-signing").private_numbers() == signing
+    assert (tmp_path / "alpha" / "keycloak" / "realm-signing.pem").stat().st_mode & 0o777 == 0o600
     assert read.secret("munge.key", 16) == secret
     assert read.port("keycloak.port", 0, "127.0.0.1") == port
     assert read.user_ca.public_line() == public
