@@ -208,20 +208,23 @@ class ImageBuilder:
         base = self.ensure_base(spec.debian_release)
         context = self._context_files(spec)
         base_id: str = self.client.images.get(base).attrs["Id"]
-        # An image whose artefacts the cache holds is found from their stored
-        # digests: reading and checking a 100 MB binary is work for a build only.
+        # An image whose artefacts and downloads the cache holds is found from
+        # their stored digests: reading and hashing a 100 MB binary or
+        # Keycloak's 170 MB zip is work for a build only.
+        downloads = {d.context_path: self._download_digest(d) for d in spec.downloads}
         stored = self._stored_digests(spec) if self.use_cache else None
         if stored is not None:
-            tag, inputs = _tagged(spec, context, base_id, stored)
+            tag, inputs = _tagged(spec, context, base_id, stored | downloads)
             if self._exists(tag):
                 return self._up_to_date(spec, tag)
         artefacts = {a.context_path: self._artefact(spec, a) for a in spec.artefacts}
         if artefacts or stored is None:
             digests = {path: digest for path, (_, digest) in artefacts.items()}
-            tag, inputs = _tagged(spec, context, base_id, digests)
+            tag, inputs = _tagged(spec, context, base_id, digests | downloads)
             if self.use_cache and self._exists(tag):
                 return self._up_to_date(spec, tag)
         context |= {path: (data, 0o755) for path, (data, _) in artefacts.items()}
+        context |= {d.context_path: (self._download_bytes(d), 0o644) for d in spec.downloads}
         started = time.monotonic()
         self._build(spec, context, base, tag, inputs)
         self._say(f"{tag}: built in {time.monotonic() - started:.1f}s")
@@ -463,8 +466,6 @@ class ImageBuilder:
                 )
             files[f"ca-certificates/{certificate.stem}.crt"] = (certificate.read_bytes(), 0o644)
         files.setdefault("ca-certificates/.keep", (b"", 0o644))
-        for download in spec.downloads:
-            files[download.context_path] = (self._fetch(download).read_bytes(), 0o644)
         for source in spec.sources:
             files.update(_source_files(source))
         for extra in spec.files:
@@ -498,7 +499,31 @@ class ImageBuilder:
                 fix="run the command again; if it persists the download is being altered",
             )
         partial.rename(cached)
+        _digest_file(cached).write_text(actual + "\n")
         return cached
+
+    def _download_digest(self, download: Download) -> str:
+        """The SHA-1 of the cached download, checked against the published one
+        when it was downloaded and stored beside it then (a cache from before
+        the digest was stored gets it now, from the file it trusted already)."""
+        cached = self._fetch(download)
+        stored = _digest_file(cached)
+        if not stored.is_file():
+            stored.write_text(_sha1(cached.read_bytes()) + "\n")
+        return stored.read_text().strip()
+
+    def _download_bytes(self, download: Download) -> bytes:
+        """The cached download's bytes for a build, which must still be what
+        was downloaded."""
+        cached = self._fetch(download)
+        data = cached.read_bytes()
+        if _sha1(data) != self._download_digest(download):
+            raise TestbuildError(
+                "images",
+                f"{cached} has changed since it was downloaded from {download.url}",
+                fix=f"delete {cached} and {_digest_file(cached)}: the next run downloads it again",
+            )
+        return data
 
     def _download(self, url: str, target: Path) -> str:
         """Stream `url` into `target` with progress; returns its SHA-1."""
@@ -665,13 +690,22 @@ def artefact_key(build_context: Context, spec: ImageSpec) -> str:
 
 
 def _tagged(
-    spec: ImageSpec, context: Context, base_id: str, artefact_digests: dict[str, str]
+    spec: ImageSpec, context: Context, base_id: str, stand_ins: dict[str, str]
 ) -> tuple[str, str]:
-    """The image's tag and inputs hash: its context, each artefact standing in
-    by its digest (hashing the binary again would lengthen every check)."""
-    hashed = context | {path: (digest.encode(), 0o755) for path, digest in artefact_digests.items()}
+    """The image's tag and inputs hash: its context, each artefact and download
+    standing in by its digest (hashing the file again would lengthen every
+    check)."""
+    hashed = context | {path: (digest.encode(), 0o755) for path, digest in stand_ins.items()}
     inputs = _inputs_hash(hashed, base_id, spec.build_args)
     return f"{spec.repository}:{inputs[:12]}", inputs
+
+
+def _digest_file(download: Path) -> Path:
+    return download.with_name(download.name + ".sha1")
+
+
+def _sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
 
 
 def _stored_digest(path: Path) -> str | None:

@@ -3,6 +3,7 @@ the concurrent builds of `ImageBuilder.ensure_all`."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import tarfile
@@ -34,6 +35,7 @@ class Engine:
         self.tags = tags if tags is not None else {"testbuild/debian:trixie"}
         self.payload = payload
         self.builds: list[str] = []
+        self.contexts: list[dict[str, bytes]] = []  # each build's files
         self.pulls: list[str] = []
         self.base_id = "sha256:base-1"
         self.failing: set[str] = set()  # Dockerfile texts whose build fails
@@ -60,9 +62,9 @@ class Engine:
 
     def _build(self, fileobj: io.BytesIO, tag: str | None, **_: Any) -> Iterator[dict[str, Any]]:
         with tarfile.open(fileobj=fileobj) as tar:
-            dockerfile = tar.extractfile("Dockerfile")
-            assert dockerfile is not None
-            text = dockerfile.read().decode()
+            files = {m.name: tar.extractfile(m) for m in tar.getmembers() if m.isfile()}
+            self.contexts.append({name: f.read() for name, f in files.items() if f is not None})
+        text = self.contexts[-1]["Dockerfile"].decode()
         self.builds.append(text)
         if text in self.failing:
             yield {"error": "The command '/bin/sh -c false' returned a non-zero code: 1"}
@@ -146,6 +148,43 @@ def test_the_artefact_is_compiled_once_and_its_bytes_go_into_the_image(folders: 
     assert rebuilt != tag  # the final image is rebuilt on the new base ...
     assert compiles(engine) == 1  # ... from the cached binary
     assert f"testbuild/server: cached server used: {entry}" in output.getvalue()
+
+
+DOWNLOAD = images.Download(
+    "https://repo.example/dist.zip", "downloads/dist.zip", "https://repo.example/dist.zip.sha1"
+)
+
+
+def cached_download(root: Path, data: bytes, digest: bool = True) -> Path:
+    """A download in the user cache, as a run that fetched it leaves it."""
+    cached = root / "cache/testbuild/downloads/dist.zip"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(data)
+    if digest:
+        cached.with_name("dist.zip.sha1").write_text(hashlib.sha1(data).hexdigest() + "\n")
+    return cached
+
+
+def test_a_download_stands_in_by_its_digest_until_a_build_needs_its_bytes(folders: Path):
+    engine = Engine()
+    cached = cached_download(folders, b"distribution")
+    with_download = spec(folder="other", artefacts=(), downloads=(DOWNLOAD,))
+    tag = builder(engine).ensure(with_download)
+    assert engine.contexts[-1]["downloads/dist.zip"] == b"distribution"
+    cached.write_bytes(b"altered since")  # not read while the image exists
+    assert builder(engine).ensure(with_download) == tag
+    assert len(engine.builds) == 1
+    engine.tags.discard(tag)  # as after `make clean`: the build reads it, and refuses it
+    with pytest.raises(TestbuildError, match=r"dist\.zip has changed since it was downloaded"):
+        builder(engine).ensure(with_download)
+
+
+def test_a_download_cached_before_its_digest_was_kept_gets_it_from_the_file(folders: Path):
+    cached = cached_download(folders, b"distribution", digest=False)
+    with_download = spec(folder="other", artefacts=(), downloads=(DOWNLOAD,))
+    builder(Engine()).ensure(with_download)
+    stored = cached.with_name("dist.zip.sha1").read_text().strip()
+    assert stored == hashlib.sha1(b"distribution").hexdigest()
 
 
 def test_the_image_tag_follows_the_artefact_bytes(folders: Path):

@@ -127,6 +127,8 @@ def test_downloads_are_fetched_once_into_the_cache_and_checked(tmp_path, monkeyp
     assert first == second == tmp_path / "testbuild" / "downloads" / "dist.zip"
     assert first.read_bytes() == payload
     assert fetched == ["https://repo.example/dist.zip.sha1", "https://repo.example/dist.zip"]
+    # The checked digest is kept: an image is found by it without reading the file.
+    assert first.with_name("dist.zip.sha1").read_text() == hashlib.sha1(payload).hexdigest() + "\n"
 
     served["https://repo.example/other.zip"] = b"tampered"
     served["https://repo.example/other.zip.sha1"] = b"0" * 40
