@@ -91,17 +91,20 @@ ENVIRONMENTS = frozenset(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `ends_environment` after every other, in their order: they
-    take down an environment that tests of other files share (SCOPES).
-    Among them, those that ask for more environments first: a test that
+    """Tests marked `reconfigures_environment` after the others, then those
+    marked `ends_environment`, each in their order: they change or take down
+    an environment that tests of other files share (SCOPES). Among those
+    that end one, those that ask for more environments first: a test that
     takes one down while it checks that another is still up runs before
     the test that takes that other down, whatever the files' order. Each
     worker collects alike, so the order holds under xdist too: a scope's
     tests run in collection order."""
 
-    def place(item: pytest.Item) -> tuple[bool, int]:
-        if item.get_closest_marker("ends_environment") is None:
-            return (False, 0)
-        return (True, -len(ENVIRONMENTS.intersection(item.fixturenames)))
+    def place(item: pytest.Item) -> tuple[int, int]:
+        if item.get_closest_marker("ends_environment") is not None:
+            return (2, -len(ENVIRONMENTS.intersection(item.fixturenames)))
+        if item.get_closest_marker("reconfigures_environment") is not None:
+            return (1, 0)
+        return (0, 0)
 
     items.sort(key=place)

@@ -134,8 +134,8 @@ def v2_login_environment_for(
 @pytest.fixture(scope="session")
 def v2_login_environment(state_home: Path) -> Iterator[Environment]:
     """See V2_LOGIN_CLUSTER. The test that takes it down is marked
-    `ends_environment`; the one that switches its stack to hybrid is the
-    last of test_slurmrestd.py (tests/conftest.py)."""
+    `ends_environment`; the one that switches its stack to hybrid
+    `reconfigures_environment` (tests/conftest.py)."""
     env = v2_login_environment_for(state_home, "rest")
     env.up()
     yield env

@@ -221,11 +221,12 @@ def job_output(api: V2, submission: dict[str, Any], output: str) -> str:
     return str(api.ok("GET", "/filesystem/cluster/ops/view", params=path)["output"])
 
 
+@pytest.mark.reconfigures_environment
 def test_the_v2_stack_in_hybrid_mode_sends_scripts_to_slurmrestd_and_the_rest_over_ssh(
     env: Environment, state_home: Path
 ):
-    """Runs last in this file: it switches the environment's v2 stack to hybrid
-    (test_cluster_v2_ssh.py's tests do not use the stack)."""
+    """Switches the environment's v2 stack to hybrid, so it runs after the
+    tests that use it in rest mode (reconfigures_environment)."""
     hybrid = v2_login_environment_for(state_home, "hybrid", name=env.config.name)
     hybrid.up()
     api = FreshTokenV2(hybrid, "test1")

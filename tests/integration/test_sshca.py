@@ -21,7 +21,7 @@ from firecrest_testbuild.common.sshexec import SshTarget, execute
 from firecrest_testbuild.harness.components.sshca import SshcaEndpoints
 from firecrest_testbuild.harness.contracts import ClusterEndpoints
 from firecrest_testbuild.harness.environment import Environment
-from tests.integration.conftest import keycloak
+from tests.integration.conftest import keycloak, output_of
 
 pytestmark = pytest.mark.integration
 
@@ -67,13 +67,9 @@ def run_with(environment: Environment, private: str, certificate: str, command: 
 
 def listing_inside_login_node(environment: Environment, certificate: str) -> str:
     """`ssh-keygen -L` of the certificate on the login node (its OpenSSH, not ours)."""
-    runtime = environment.context().runtime
     quoted = certificate.strip().replace("'", "")
-    result = runtime.execute(
-        "controller", ["sh", "-c", f"printf '%s\\n' '{quoted}' | ssh-keygen -L -f -"]
-    )
-    assert result.exit_code == 0, result.output
-    return result.output
+    listing = f"printf '%s\\n' '{quoted}' | ssh-keygen -L -f -"
+    return output_of(environment.runtime.container("controller"), ["sh", "-c", listing])
 
 
 def test_sshca_protocol_certificate_logs_in_with_a_plain_command(

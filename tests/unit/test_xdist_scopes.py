@@ -98,11 +98,11 @@ class Collected:
     name: str
     ends: bool = False
     fixturenames: tuple[str, ...] = ()
+    reconfigures: bool = False
 
     def get_closest_marker(self, name: str) -> pytest.Mark | None:
-        return (
-            pytest.mark.ends_environment.mark if self.ends and name == "ends_environment" else None
-        )
+        marked = {"ends_environment": self.ends, "reconfigures_environment": self.reconfigures}
+        return getattr(pytest.mark, name).mark if marked.get(name) else None
 
 
 def test_a_test_that_ends_a_shared_environment_runs_after_the_other_files():
@@ -118,6 +118,25 @@ def test_a_test_that_ends_a_shared_environment_runs_after_the_other_files():
         "v2_ssh::test_pool",
         "v2_ssh::test_key",
         "slurmrestd::test_rest",
+        "slurmrestd::test_hybrid",
+        "v2_ssh::test_down",
+    ]
+
+
+def test_a_test_that_reconfigures_a_shared_environment_runs_after_its_other_users():
+    """The hybrid test switches the v2 login environment's stack: it runs after
+    the tests that use the stack in rest mode, whatever its place in its file,
+    and before the test that takes the environment down."""
+    items = [
+        Collected("slurmrestd::test_hybrid", reconfigures=True),
+        Collected("v2_ssh::test_down", ends=True),
+        Collected("slurmrestd::test_rest"),
+        Collected("keycloak::test_tokens"),
+    ]
+    pytest_collection_modifyitems(items)  # type: ignore[arg-type]
+    assert [item.name for item in items] == [
+        "slurmrestd::test_rest",
+        "keycloak::test_tokens",
         "slurmrestd::test_hybrid",
         "v2_ssh::test_down",
     ]

@@ -9,15 +9,13 @@ import pytest
 
 from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.ssh import LoginNode
-from tests.integration.conftest import eventually, login_node
+from tests.integration.conftest import eventually, login_node, output_of
 
 pytestmark = pytest.mark.integration
 
 
 def root(env: Environment, command: str) -> str:
-    result = env.runtime.execute("controller", ["bash", "-c", command])
-    assert result.exit_code == 0, result.output
-    return result.output.strip()
+    return output_of(env.runtime.container("controller"), ["bash", "-c", command]).strip()
 
 
 def test_the_cluster_runs_the_configured_slurm(environment: Environment):
