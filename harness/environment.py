@@ -251,9 +251,8 @@ class Environment:
         """The environment as a compose file; with node_files, also write there the
         node files it mounts (the folder TESTBUILD_NODE_FILES names when it runs).
 
-        Without slurmrestd: its auth/jwt needs the keys of the realm the harness
-        seeds after start, which a compose run does not, and the controller
-        would wait for them instead of starting Slurm."""
+        Without slurmrestd: its auth/jwt checks tokens of the realm the harness
+        seeds after start, which a compose run does not."""
         config = self.config.model_copy(
             update={"cluster": self.config.cluster.without_slurmrestd()}
         )

@@ -203,8 +203,9 @@ def master_realm(
     signing_key: rsa.RSAPrivateKey, encryption_key: rsa.RSAPrivateKey
 ) -> dict[str, Any]:
     """The master realm Keycloak imports at its first start instead of making
-    its own: the same, but with the environment's RSA keys, which Keycloak
-    would spend seconds generating (its bootstrap admin is still made from
+    its own: its settings where they differ from an import's defaults, its
+    user profile, and the environment's RSA keys, which Keycloak would spend
+    seconds generating (its bootstrap admin is still made from
     KC_BOOTSTRAP_ADMIN_*, after the import)."""
     profile = {
         "providerId": "declarative-user-profile",
@@ -212,7 +213,16 @@ def master_realm(
         "config": {USER_PROFILE_CONFIG: [json.dumps(MASTER_USER_PROFILE)]},
     }
     components = key_providers(signing_key, encryption_key) | {USER_PROFILE_PROVIDER: [profile]}
-    return {"realm": "master", "enabled": True, "components": components}
+    return {
+        "realm": "master",
+        "enabled": True,
+        # Where Keycloak's own master realm differs from an imported one's
+        # defaults (compared on 26.7.3): admin tokens last a minute.
+        "accessTokenLifespan": 60,
+        "displayName": "Keycloak",
+        "displayNameHtml": '<div class="kc-logo-text"><span>Keycloak</span></div>',
+        "components": components,
+    }
 
 
 def _rsa_provider(provider: str, algorithm: str, key: rsa.RSAPrivateKey) -> dict[str, Any]:
@@ -369,6 +379,13 @@ class RealmSeeder:
         self.changes.append(
             f"created realm {self.realm} with {len(people)} users, {len(clients)} clients"
         )
+
+    def active_signing_key_id(self) -> str:
+        """The id of the key the realm signs RS256 tokens with now (of those it
+        publishes, the one with the highest priority)."""
+        self._login()
+        active: dict[str, str] = self._call("GET", "/keys").json().get("active", {})
+        return active.get("RS256", "(none)")
 
     def _login(self) -> None:
         response = self.session.post(

@@ -9,12 +9,16 @@ signing key is an RSA key in a PEM file beside them.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from firecrest_testbuild.harness.errors import TestbuildError
 
 
 @dataclass(frozen=True)
@@ -69,17 +73,45 @@ def new_rsa_key() -> rsa.RSAPrivateKey:
 def load_or_create_rsa_key(path: Path) -> rsa.RSAPrivateKey:
     """The 2048-bit RSA key stored at `path` (PEM, mode 0600), made on first use."""
     if not path.exists():
-        key = new_rsa_key()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_bytes(
+        _write_rsa_key(path, new_rsa_key())
+    return _load_rsa_key(path, path.stat().st_mtime_ns)
+
+
+def _write_rsa_key(path: Path, key: rsa.RSAPrivateKey) -> None:
+    """Written beside and renamed into place: an interrupted run leaves no
+    half-written key for every later command to trip over."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(
             key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
         )
-    stored = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    partial.replace(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_rsa_key(path: Path, mtime_ns: int) -> rsa.RSAPrivateKey:
+    """Parsing checks the key, about 30 ms; an `up` reads each key several
+    times (every container spec, probes, endpoints), so each version of a
+    file (its modification time) is parsed once."""
+    try:
+        stored = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except ValueError as error:
+        stored = None
+        reason = str(error)
+    else:
+        reason = "not an RSA key"
     if not isinstance(stored, rsa.RSAPrivateKey):
-        raise ValueError(f"{path} is not an RSA private key")
+        raise TestbuildError(
+            "state",
+            f"{path} is not a readable RSA private key ({reason})",
+            fix="remove the environment ('testbuild down') and bring it up again: its keys"
+            " are made anew",
+        )
     return stored

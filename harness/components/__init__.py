@@ -37,7 +37,8 @@ class Component(Protocol):
 
     @property
     def requires(self) -> tuple[str, ...]:
-        """Names of the components whose endpoints it reads and which start before it."""
+        """Names of the components whose endpoints it reads, and which are ready
+        before it is (see `starts_after` for before it starts)."""
         ...
 
     @property

@@ -135,7 +135,9 @@ class KeycloakComponent:
             Probe(
                 NAME,
                 "the realm signs with the environment's key",
-                lambda: _signs_with(realm, key_id(realm_signing_key(context).public_key())),
+                lambda: _signs_with(
+                    self.seeder(context), key_id(realm_signing_key(context).public_key())
+                ),
                 timeout=5,
             ),
             Probe(
@@ -205,18 +207,17 @@ def client_secret(context: Context, client_id: str) -> str:
     return context.state.password(f"keycloak-client-{client_id}")
 
 
-def _signs_with(realm_url: str, kid: str) -> str | None:
+def _signs_with(seeder: RealmSeeder, kid: str) -> str | None:
     """None when the realm's active signing key is the environment's. A realm
     made before the harness kept its key, or whose keys were changed by hand,
     signs with another: the cluster's Slurm would refuse its tokens."""
-    keys = requests.get(f"{realm_url}/protocol/openid-connect/certs", timeout=5).json()["keys"]
-    signing = [key["kid"] for key in keys if key.get("use") == "sig"]
-    if kid in signing:
+    active = seeder.active_signing_key_id()
+    if active == kid:
         return None
     raise TestbuildError(
         NAME,
-        f"the realm signs with key {', '.join(signing) or '(none)'}, not with the"
-        f" environment's key {kid}, which the cluster trusts",
+        f"the realm signs with key {active}, not with the environment's key {kid},"
+        " which the cluster trusts",
         fix="remove the environment ('testbuild down') and bring it up again",
     )
 

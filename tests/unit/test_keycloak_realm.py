@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -12,11 +13,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from firecrest_testbuild.harness.components import keycloak
+from firecrest_testbuild.harness.config import parse
+from firecrest_testbuild.harness.environment import Environment
+from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.keycloak_realm import (
     EXTRA_AUDIENCE,
     KEY_PROVIDER,
     USER_PROFILE_CONFIG,
     USER_PROFILE_PROVIDER,
+    RealmSeeder,
     client_mappers,
     key_id,
     key_providers,
@@ -67,6 +73,7 @@ def test_the_master_realm_to_import_has_the_keys_and_requires_no_profile_attribu
     signing, encryption = new_rsa_key(), new_rsa_key()
     realm = master_realm(signing, encryption)
     assert (realm["realm"], realm["enabled"]) == ("master", True)
+    assert realm["accessTokenLifespan"] == 60  # as Keycloak's own master realm: not 300
     keys = rsa_keys(realm["components"][KEY_PROVIDER])
     assert keys["RS256"].private_numbers() == signing.private_numbers()
     assert keys["RSA-OAEP"].private_numbers() == encryption.private_numbers()
@@ -92,3 +99,29 @@ def test_the_published_signing_key_verifies_tokens_of_that_key_under_keycloaks_k
     other = jwt.encode({"sub": "test1"}, new_rsa_key(), algorithm="RS256")
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(other, verifier.key, algorithms=["RS256"])
+
+
+class NoEngine:
+    def info(self) -> dict[str, int]:
+        return {"NCPU": 2}
+
+
+def test_up_refuses_a_realm_whose_active_signing_key_is_not_the_environments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Listed among the realm's keys is not enough: a key of higher priority
+    would sign the tokens, and Slurm, given the environment's key, refuses them."""
+    env = Environment(parse(""), tmp_path / "state", client=NoEngine())  # type: ignore[arg-type]
+    context = env.context().given_to(keycloak.COMPONENT)
+    ours = key_id(context.state.keycloak_key("realm-signing").public_key())
+    [probe] = [p for p in keycloak.COMPONENT.ready(context) if "signs with" in p.description]
+    monkeypatch.setattr(RealmSeeder, "active_signing_key_id", lambda seeder: ours)
+    assert probe.check() is None
+    monkeypatch.setattr(RealmSeeder, "active_signing_key_id", lambda seeder: "another")
+    with pytest.raises(TestbuildError) as caught:
+        probe.check()
+    assert caught.value.message == (
+        f"the realm signs with key another, not with the environment's key {ours},"
+        " which the cluster trusts"
+    )
+    assert caught.value.fix == "remove the environment ('testbuild down') and bring it up again"

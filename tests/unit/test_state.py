@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,26 @@ def test_read_only_state_reads_what_up_made(tmp_path: Path):
     assert read.port("keycloak.port", 0, "127.0.0.1") == port
     assert read.user_ca.public_line() == public
     assert read.port("keycloak.port", 8080, "127.0.0.1") == 8080  # configured: nothing to read
+
+
+def test_a_damaged_keycloak_key_is_named_with_the_fix(tmp_path: Path):
+    state = EnvironmentState.of("alpha", tmp_path)
+    stored = tmp_path / "alpha" / "keycloak" / "realm-signing.pem"
+    stored.parent.mkdir(parents=True)
+    stored.write_text("-----BEGIN PRIVATE KEY-----\n")  # an interrupted write of old
+    with pytest.raises(TestbuildError) as caught:
+        state.keycloak_key("realm-signing")
+    assert caught.value.message.startswith(f"{stored} is not a readable RSA private key")
+    assert "testbuild down" in (caught.value.fix or "")
+
+
+def test_a_keycloak_key_is_parsed_once_per_version_of_its_file(tmp_path: Path):
+    state = EnvironmentState.of("alpha", tmp_path)
+    first = state.keycloak_key("realm-signing")
+    assert state.keycloak_key("realm-signing") is first
+    stored = tmp_path / "alpha" / "keycloak" / "realm-signing.pem"
+    other = EnvironmentState.of("beta", tmp_path).keycloak_key("realm-signing")
+    stored.write_bytes((tmp_path / "beta" / "keycloak" / "realm-signing.pem").read_bytes())
+    os.utime(stored, ns=(1, 1))
+    assert state.keycloak_key("realm-signing").private_numbers() == other.private_numbers()
+    assert not list(stored.parent.glob("*.partial"))
