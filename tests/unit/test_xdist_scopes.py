@@ -105,16 +105,21 @@ class Collected:
         return getattr(pytest.mark, name).mark if marked.get(name) else None
 
 
+def ordered(*items: Collected) -> list[str]:
+    """The names of `items` in the order the hook puts them."""
+    collected = list(items)
+    pytest_collection_modifyitems(collected)  # type: ignore[arg-type]
+    return [item.name for item in collected]
+
+
 def test_a_test_that_ends_a_shared_environment_runs_after_the_other_files():
-    items = [
+    assert ordered(
         Collected("v2_ssh::test_pool"),
         Collected("v2_ssh::test_down", ends=True),
         Collected("v2_ssh::test_key"),
         Collected("slurmrestd::test_rest"),
         Collected("slurmrestd::test_hybrid"),
-    ]
-    pytest_collection_modifyitems(items)  # type: ignore[arg-type]
-    assert [item.name for item in items] == [
+    ) == [
         "v2_ssh::test_pool",
         "v2_ssh::test_key",
         "slurmrestd::test_rest",
@@ -127,14 +132,12 @@ def test_a_test_that_reconfigures_a_shared_environment_runs_after_its_other_user
     """The hybrid test switches the v2 login environment's stack: it runs after
     the tests that use the stack in rest mode, whatever its place in its file,
     and before the test that takes the environment down."""
-    items = [
+    assert ordered(
         Collected("slurmrestd::test_hybrid", reconfigures=True),
         Collected("v2_ssh::test_down", ends=True),
         Collected("slurmrestd::test_rest"),
         Collected("keycloak::test_tokens"),
-    ]
-    pytest_collection_modifyitems(items)  # type: ignore[arg-type]
-    assert [item.name for item in items] == [
+    ) == [
         "slurmrestd::test_rest",
         "keycloak::test_tokens",
         "slurmrestd::test_hybrid",
@@ -146,7 +149,7 @@ def test_a_test_that_checks_another_environment_is_up_ends_before_that_one():
     """The v2 login environment's down test checks that the split one is
     still up: it runs before the hosting test that takes the split one down,
     even when the hosting file is collected first."""
-    items = [
+    assert ordered(
         Collected("hosting::test_down", ends=True, fixturenames=("hosting", "split_environment")),
         Collected("hosting::test_judged"),
         Collected(
@@ -154,9 +157,7 @@ def test_a_test_that_checks_another_environment_is_up_ends_before_that_one():
             ends=True,
             fixturenames=("v2_login_environment", "split_environment"),
         ),
-    ]
-    pytest_collection_modifyitems(items)  # type: ignore[arg-type]
-    assert [item.name for item in items] == [
+    ) == [
         "hosting::test_judged",
         "v2_ssh::test_down",
         "hosting::test_down",
