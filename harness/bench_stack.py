@@ -56,6 +56,7 @@ def stack_figures(environment: Environment, transfer_mb: int = 1024) -> dict[str
         "clients": CLIENTS,
         "requests_per_client": REQUESTS_PER_CLIENT,
         "ls": load(f"{url}/utilities/ls?targetPath=/home/{user}", headers),
+        "certificate_logins_per_second": certificate_login_rate(environment, user),
         "status_systems": load(f"{url}/status/systems", headers),
         "ls_single_client_ms": single(f"{url}/utilities/ls?targetPath=/home/{user}", headers),
         "job_turnaround_seconds": job_turnaround(url, headers),
@@ -89,11 +90,7 @@ def load(url: str, headers: dict[str, str]) -> dict[str, float]:
                     latencies.append(elapsed)
                     failures += response.status_code != 200
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        for future in [pool.submit(client) for _ in range(CLIENTS)]:
-            future.result()
-    wall = time.monotonic() - started
+    wall = _clients_at_once(client)
     ordered = sorted(latencies)
     return {
         "p50_ms": round(statistics.median(ordered), 1),
@@ -101,6 +98,32 @@ def load(url: str, headers: dict[str, str]) -> dict[str, float]:
         "requests_per_second": round(len(ordered) / wall, 1),
         "failures": failures,
     }
+
+
+def certificate_login_rate(environment: Environment, user: str) -> float:
+    """The `ls` row's baseline from the same run: certificate logins running
+    `true` through the command wrapper per second, from the host with CLIENTS
+    at once (each v1 request is one such login, plus the API's work). It is
+    what the login node's sshd allows on this machine."""
+
+    login = environment.context().endpoints(ClusterEndpoints).login_node()
+
+    def client() -> None:
+        for _ in range(REQUESTS_PER_CLIENT):
+            result = login.run(user, "true")
+            if result.exit_status != 0:
+                raise RuntimeError(f"a benchmark login failed: {result.stderr}")
+
+    return round(CLIENTS * REQUESTS_PER_CLIENT / _clients_at_once(client), 1)
+
+
+def _clients_at_once(client: Callable[[], None]) -> float:
+    """Runs `client` in CLIENTS threads at once; the seconds until all are done."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        for future in [pool.submit(client) for _ in range(CLIENTS)]:
+            future.result()
+    return time.monotonic() - started
 
 
 def single(url: str, headers: dict[str, str], samples: int = 20) -> float:
@@ -533,6 +556,7 @@ def report(figures: dict[str, Any]) -> list[str]:
             f"  {entry['requests_per_second']:>6.1f} req/s  failures {entry['failures']}"
         )
     lines += [
+        f"    {_login_baseline(figures)}",
         f"    GET ls, one client      {figures['ls_single_client_ms']:>7.1f} ms (median)",
         f"    job upload -> COMPLETED {figures['job_turnaround_seconds']:>7.2f} s",
         f"    slurmrestd submit -> COMPLETED {_seconds(figures['slurmrestd_turnaround_seconds'])}",
@@ -556,6 +580,15 @@ def report(figures: dict[str, Any]) -> list[str]:
             transfer, "through the staging area", "xfer-external upload", "xfer-external download"
         )
     return lines
+
+
+def _login_baseline(figures: dict[str, Any]) -> str:
+    logins = figures["certificate_logins_per_second"]
+    share = figures["ls"]["requests_per_second"] / logins if logins else 0.0
+    return (
+        f"GET ls's baseline: certificate logins (`true`), {figures['clients']} clients"
+        f" {logins:.1f}/s; GET ls at {share:.2f} of that"
+    )
 
 
 def transfer_lines(transfer: dict[str, Any], how: str, upload: str, download: str) -> list[str]:

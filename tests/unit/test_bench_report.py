@@ -21,6 +21,7 @@ def figures(**changes: Any) -> dict[str, Any]:
     return {
         "clients": 20,
         "ls": LOAD,
+        "certificate_logins_per_second": 125.0,
         "status_systems": LOAD,
         "ls_single_client_ms": 50.0,
         "job_turnaround_seconds": 1.4,
@@ -47,6 +48,12 @@ def line_with(lines: list[str], text: str) -> str:
 def test_the_ssh_round_trip_is_shown_with_its_wrapperless_baseline_and_ratio():
     line = line_with(bench_stack.report(figures()), "SSH round trip")
     assert "75.0 ms" in line and "without the wrapper 50.0 ms (ratio 1.50)" in line
+
+
+def test_ls_is_shown_beside_the_rate_of_bare_certificate_logins_of_the_same_run():
+    """Each v1 request is one login: the login node's rate bounds the API's."""
+    line = line_with(bench_stack.report(figures()), "GET ls's baseline")
+    assert "20 clients 125.0/s" in line and "GET ls at 0.80 of that" in line
 
 
 def test_a_missing_baseline_is_said():
