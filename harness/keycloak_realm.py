@@ -309,8 +309,29 @@ class RealmSeeder:
         realm = self._call("GET", "")
         if realm.status_code == 404:
             self._create_realm()
-            return self.changes
-        self._ensure_lifespan(realm.json())
+        else:
+            self._update_realm(realm.json())
+        self.check_signing_key()
+        return self.changes
+
+    def check_signing_key(self) -> None:
+        """The realm must sign with the environment's key, which the cluster's
+        Slurm was given before Keycloak started. A realm made before the
+        harness kept its key, or whose keys were changed by hand, signs with
+        another (of the keys it publishes, the one of highest priority)."""
+        wanted = key_id(self.signing_key.public_key())
+        active = self._call("GET", "/keys").json().get("active", {}).get("RS256", "(none)")
+        if active != wanted:
+            raise TestbuildError(
+                "keycloak",
+                f"the realm signs with key {active}, not with the environment's key {wanted},"
+                " which the cluster trusts",
+                fix="remove the environment ('testbuild down') and bring it up again",
+            )
+
+    def _update_realm(self, realm: dict[str, Any]) -> None:
+        """An existing realm: each object compared with the config, written if it differs."""
+        self._ensure_lifespan(realm)
         for client in self.config.keycloak.clients:
             secret = self.client_secrets[client.client_id]
             self._ensure_client(client.client_id, client_representation(client.client_id, secret))
@@ -322,7 +343,6 @@ class RealmSeeder:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda user: self._ensure_user(user, group), wanted))
         self._remove_stale_users(group, {user.name for user in wanted})
-        return self.changes
 
     def _create_realm(self) -> None:
         """A new realm with everything in it, in one request (much faster than one
@@ -379,13 +399,6 @@ class RealmSeeder:
         self.changes.append(
             f"created realm {self.realm} with {len(people)} users, {len(clients)} clients"
         )
-
-    def active_signing_key_id(self) -> str:
-        """The id of the key the realm signs RS256 tokens with now (of those it
-        publishes, the one with the highest priority)."""
-        self._login()
-        active: dict[str, str] = self._call("GET", "/keys").json().get("active", {})
-        return active.get("RS256", "(none)")
 
     def _login(self) -> None:
         response = self.session.post(

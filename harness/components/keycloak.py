@@ -28,13 +28,11 @@ from firecrest_testbuild.harness.contracts import (
     KeycloakClient,
     KeycloakEndpoints,
 )
-from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.images import Download, ImageSpec
 from firecrest_testbuild.harness.keycloak_realm import (
     EXPIRY_PROBE,
     RealmSeeder,
     TokenRefused,
-    key_id,
     master_realm,
     signing_jwks,
 )
@@ -134,14 +132,6 @@ class KeycloakComponent:
             ),
             Probe(
                 NAME,
-                "the realm signs with the environment's key",
-                lambda: _signs_with(
-                    self.seeder(context), key_id(realm_signing_key(context).public_key())
-                ),
-                timeout=5,
-            ),
-            Probe(
-                NAME,
                 "a real token grant works",
                 lambda: self._grants_work(context),
                 transient=(OSError, TokenRefused),
@@ -205,21 +195,6 @@ def client_secret(context: Context, client_id: str) -> str:
         if client.client_id == client_id and client.secret:
             return client.secret
     return context.state.password(f"keycloak-client-{client_id}")
-
-
-def _signs_with(seeder: RealmSeeder, kid: str) -> str | None:
-    """None when the realm's active signing key is the environment's. A realm
-    made before the harness kept its key, or whose keys were changed by hand,
-    signs with another: the cluster's Slurm would refuse its tokens."""
-    active = seeder.active_signing_key_id()
-    if active == kid:
-        return None
-    raise TestbuildError(
-        NAME,
-        f"the realm signs with key {active}, not with the environment's key {kid},"
-        " which the cluster trusts",
-        fix="remove the environment ('testbuild down') and bring it up again",
-    )
 
 
 def _answers(url: str) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -13,9 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from firecrest_testbuild.harness.components import keycloak
 from firecrest_testbuild.harness.config import parse
-from firecrest_testbuild.harness.environment import Environment
 from firecrest_testbuild.harness.errors import TestbuildError
 from firecrest_testbuild.harness.keycloak_realm import (
     EXTRA_AUDIENCE,
@@ -101,25 +98,29 @@ def test_the_published_signing_key_verifies_tokens_of_that_key_under_keycloaks_k
         jwt.decode(other, verifier.key, algorithms=["RS256"])
 
 
-class NoEngine:
-    def info(self) -> dict[str, int]:
-        return {"NCPU": 2}
+class KeysAnswer:
+    """The admin API's answer to GET /admin/realms/<realm>/keys, as far as read."""
+
+    def __init__(self, active: str) -> None:
+        self.active = active
+
+    def json(self) -> dict[str, Any]:
+        return {"active": {"RS256": self.active, "RSA-OAEP": "encryption"}}
 
 
 def test_up_refuses_a_realm_whose_active_signing_key_is_not_the_environments(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ):
     """Listed among the realm's keys is not enough: a key of higher priority
     would sign the tokens, and Slurm, given the environment's key, refuses them."""
-    env = Environment(parse(""), tmp_path / "state", client=NoEngine())  # type: ignore[arg-type]
-    context = env.context().given_to(keycloak.COMPONENT)
-    ours = key_id(context.state.keycloak_key("realm-signing").public_key())
-    [probe] = [p for p in keycloak.COMPONENT.ready(context) if "signs with" in p.description]
-    monkeypatch.setattr(RealmSeeder, "active_signing_key_id", lambda seeder: ours)
-    assert probe.check() is None
-    monkeypatch.setattr(RealmSeeder, "active_signing_key_id", lambda seeder: "another")
+    signing = new_rsa_key()
+    seeder = RealmSeeder("http://keycloak", "admin", "pw", parse(""), {}, signing)
+    ours = key_id(signing.public_key())
+    monkeypatch.setattr(seeder, "_call", lambda method, path: KeysAnswer(ours))
+    seeder.check_signing_key()
+    monkeypatch.setattr(seeder, "_call", lambda method, path: KeysAnswer("another"))
     with pytest.raises(TestbuildError) as caught:
-        probe.check()
+        seeder.check_signing_key()
     assert caught.value.message == (
         f"the realm signs with key another, not with the environment's key {ours},"
         " which the cluster trusts"
